@@ -1,0 +1,5 @@
+"""suanli (算力): a Kubernetes operator that runs a multi-tenant Ascend NPU and NVIDIA GPU centre."""
+
+__version__ = "0.1.0"
+API_GROUP = "suanli.io"
+API_VERSION = "v1alpha1"
