@@ -15,6 +15,8 @@ HELM_VERSION=${HELM_VERSION:-v3.21.4}
 CACHE=${SUANLI_CACHE:-$HOME/.cache/suanli}
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 
+# Run a go command without its hundreds of "go: downloading" lines; keep real errors and the exit code.
+quiet_go() { "$@" 2> >(grep -v '^go: downloading' >&2); }
 log() { printf '[build-tools] %s\n' "$*" >&2; }
 now() { date +%s; }
 
@@ -38,7 +40,9 @@ build_kubernetes() {
   } > "$src/go.mod"
   log "  $(grep -c '^replace' "$src/go.mod") staging modules replaced by their published $staging"
   local pkgs="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl"
-  (cd "$src" && go get $pkgs@"$K8S_VERSION" >/dev/null 2>&1 || go get $pkgs)
+  local versioned=""; for p in $pkgs; do versioned="$versioned $p@$K8S_VERSION"; done
+  (cd "$src" && quiet_go go get $versioned)
+  grep -q "k8s.io/kubernetes $K8S_VERSION" "$src/go.mod" || { log "go get did not pin k8s.io/kubernetes $K8S_VERSION"; exit 1; }
   local minor; minor=$(echo "$K8S_VERSION" | cut -d. -f2)
   local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   local ld="-s -w"
@@ -56,7 +60,7 @@ build_etcd() {
   log "etcd $ETCD_VERSION: building"
   local src="$out/src"; rm -rf "$src"; mkdir -p "$src" "$out/bin"
   printf 'module suanli.local/etcd-build\n\ngo 1.23\n' > "$src/go.mod"
-  (cd "$src" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1 &&
+  (cd "$src" && quiet_go go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" &&
      go build -ldflags "-s -w" -o "$out/bin/etcd" go.etcd.io/etcd/server/v3)
   log "etcd $ETCD_VERSION: built in $(( $(now) - t0 )) s -> $out/bin"
 }
@@ -67,7 +71,7 @@ go_install() {  # name version package
   local t0; t0=$(now)
   log "$name $version: building ($pkg)"
   mkdir -p "$out/bin"
-  GOBIN="$out/bin" go install -ldflags "-s -w" "$pkg@$version"
+  GOBIN="$out/bin" quiet_go go install -ldflags "-s -w" "$pkg@$version"
   log "$name $version: built in $(( $(now) - t0 )) s -> $out/bin"
 }
 
