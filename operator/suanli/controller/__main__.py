@@ -1,0 +1,43 @@
+"""``python -m suanli.controller``: run the operator.
+
+Kopf serves liveness on ``--health-port`` (``/healthz``); Prometheus metrics are served on
+``--metrics-port`` (``/metrics``). ``--standalone`` skips Kopf peering (tests, single replica).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import kopf
+from prometheus_client import start_http_server
+
+import suanli.controller.handlers  # noqa: F401  (registers the handlers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="suanli-operator", description=__doc__)
+    parser.add_argument("--health-port", type=int, default=8080)
+    parser.add_argument("--metrics-port", type=int, default=9090)
+    parser.add_argument("--bind-address", default="0.0.0.0")
+    parser.add_argument("--standalone", action="store_true", help="no peering (single replica)")
+    parser.add_argument("--priority", type=int, default=0, help="peering priority")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    start_http_server(args.metrics_port, addr=args.bind_address)
+    kopf.run(
+        clusterwide=True,
+        standalone=args.standalone,
+        priority=args.priority,
+        liveness_endpoint=f"http://{args.bind_address}:{args.health_port}/healthz",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
