@@ -1,0 +1,411 @@
+"""One scheduling cycle, decided without Kubernetes: admit, wait (with a reason) or preempt.
+
+Why a pure cycle: every decision that matters for tenants — which job goes first, which option it
+gets, why it waits, whom it evicts — must be reproducible from plain inputs, so it can be tested
+exhaustively and replayed after a crash. The operator feeds in the pending jobs, the admitted
+ones, the quotas and the placement core's cluster state (with running pods already bound); it
+gets back decisions and applies them. If applying an admission fails it calls
+:func:`rollback_admission`, which undoes exactly the book charge and the gang assumption.
+
+Per job, in queue order: try each option in order; an option wins when its shape is legal, it
+fits the quota (borrowing from the cohort if allowed) and the placement core places it (which
+assumes the gang into the state). If none wins, the job waits with the most useful reason, and
+may preempt lower-priority or borrowing jobs (see :mod:`suanli.scheduling.preemption`).
+
+Bounded overtaking: a job at the head of its quota's queue that fits quota but not capacity
+counts how many later jobs competing for the same device classes were admitted past it (across
+cycles: the caller passes ``CycleResult.overtaken`` back in). Once that reaches
+``max_overtakes`` the job reserves its classes: later jobs may not take them until it runs. This
+is what keeps a 16-device gang from starving behind a stream of 1-device jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from suanli.placement.model import DeviceClass, Failure, FailureReason, Placement, check_shape
+from suanli.scheduling.gangs import PlacementState, gang_for
+from suanli.scheduling.model import (
+    Admission,
+    JobOption,
+    JobRequest,
+    QuotaSpec,
+    SchedulingInputError,
+)
+from suanli.scheduling.preemption import PreemptionPlan, Victim, find_victims
+from suanli.scheduling.queue import SchedulingQueue
+from suanli.scheduling.quota import QuotaBook, QuotaStatus
+
+
+class WaitReason(StrEnum):
+    NO_QUOTA = "NoQuota"
+    INVALID_REQUEST = "InvalidRequest"
+    ILLEGAL_SHAPE = "IllegalShape"
+    QUOTA_EXCEEDED = "QuotaExceeded"
+    UNSCHEDULABLE = "Unschedulable"
+    RESERVED_FOR_OLDER_JOB = "ReservedForOlderJob"
+    PREEMPTING = "Preempting"
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    """Admit ``job`` with option ``option_index`` on ``placement``; ``borrowed`` is the part of
+    its charge above the quota's nominal (book units, per resource)."""
+
+    job: JobRequest
+    option_index: int
+    quota: str
+    placement: Placement
+    borrowed: Mapping[str, int]
+
+    @property
+    def admission(self) -> Admission:
+        return Admission(self.job, self.option_index, self.placement)
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """``job`` stays queued. ``position`` is 1-based inside its quota's queue (0: no quota)."""
+
+    job: JobRequest
+    quota: str | None
+    reason: WaitReason
+    message: str
+    position: int
+    overtaken: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Preempt:
+    """Evict ``victims`` so that ``job`` can run ``option_index`` in a later cycle."""
+
+    job: JobRequest
+    option_index: int
+    quota: str
+    victims: tuple[Victim, ...]
+
+
+Decision = Admit | Wait | Preempt
+
+
+@dataclass(frozen=True, slots=True)
+class CycleConfig:
+    max_overtakes: int = 8
+    preemption: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_overtakes, int) or self.max_overtakes < 0:
+            raise SchedulingInputError(
+                f"max_overtakes must be a non-negative integer, got {self.max_overtakes!r}"
+            )
+
+
+@dataclass(slots=True)
+class CycleResult:
+    decisions: list[Decision]
+    book: QuotaBook
+    overtaken: dict[str, int]
+    positions: dict[str, int]
+    pending_demand: dict[str, list[dict[str, int]]] = field(default_factory=dict)
+
+    @property
+    def admitted(self) -> list[Admit]:
+        return [d for d in self.decisions if isinstance(d, Admit)]
+
+    @property
+    def waiting(self) -> list[Wait]:
+        return [d for d in self.decisions if isinstance(d, Wait)]
+
+    @property
+    def preemptions(self) -> list[Preempt]:
+        return [d for d in self.decisions if isinstance(d, Preempt)]
+
+    def decision_for(self, key: str) -> Decision | None:
+        """The Admit or Wait for a job (a preempting job has a Wait with reason Preempting)."""
+        for decision in self.decisions:
+            if not isinstance(decision, Preempt) and decision.job.key == key:
+                return decision
+        return None
+
+    def quota_status(self, quota: str) -> QuotaStatus:
+        """Used/borrowed/lent after this cycle's admissions, plus what still waits."""
+        return self.book.status(quota, self.pending_demand.get(quota, ()))
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What happened to each option of one job."""
+
+    notes: list[str] = field(default_factory=list)
+    quota_exceeded: bool = False
+    unschedulable_classes: set[str] = field(default_factory=set)
+    reserved_by: str | None = None
+    illegal: bool = False
+    invalid: bool = False
+
+    def reason(self) -> WaitReason:
+        if self.unschedulable_classes:
+            return WaitReason.UNSCHEDULABLE
+        if self.reserved_by is not None:
+            return WaitReason.RESERVED_FOR_OLDER_JOB
+        if self.quota_exceeded:
+            return WaitReason.QUOTA_EXCEEDED
+        if self.illegal:
+            return WaitReason.ILLEGAL_SHAPE
+        return WaitReason.INVALID_REQUEST
+
+
+def build_book(
+    quotas: Iterable[QuotaSpec], classes: Iterable[DeviceClass], admitted: Iterable[Admission]
+) -> QuotaBook:
+    """A quota book charged with every admitted job (forced: they already run)."""
+    book = QuotaBook(quotas, classes)
+    for admission in admitted:
+        spec = book.quota_for_namespace(admission.job.namespace)
+        if spec is None:
+            continue  # its quota was deleted: it no longer counts against anyone
+        book.charge(admission.job.key, spec.name, book.demand(admission.charged_option), force=True)
+    return book
+
+
+def rollback_admission(book: QuotaBook, state: PlacementState, admit: Admit) -> None:
+    """Undo one Admit after its write to the API server failed: uncharge and un-assume."""
+    book.uncharge(admit.job.key)
+    state.release_gang(admit.placement.gang_id)
+
+
+def _replicas_fitting_quota(
+    book: QuotaBook, quota: str, job: JobRequest, option: JobOption
+) -> int | None:
+    """Most replicas (down to the job's minimum) whose demand fits the quota, or None."""
+    if book.fit(quota, book.demand(option)).fits:
+        return option.replicas
+    if job.min_replicas is None:
+        return None
+    low, high = min(job.min_replicas, option.replicas), option.replicas - 1
+    if not book.fit(quota, book.demand(replace(option, replicas=low))).fits:
+        return None
+    while low < high:  # demand grows with replicas, so the fitting counts are a prefix
+        middle = (low + high + 1) // 2
+        if book.fit(quota, book.demand(replace(option, replicas=middle))).fits:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+class _Cycle:
+    def __init__(
+        self,
+        *,
+        pending: Sequence[JobRequest],
+        admitted: Sequence[Admission],
+        book: QuotaBook,
+        classes: Mapping[str, DeviceClass],
+        state: PlacementState,
+        overtaken: Mapping[str, int],
+        config: CycleConfig,
+    ) -> None:
+        self.pending = pending
+        self.admitted = list(admitted)
+        self.book = book
+        self.classes = classes
+        self.state = state
+        self.overtaken = {job.key: overtaken.get(job.key, 0) for job in pending}
+        self.config = config
+        self.decisions: list[Decision] = []
+        # starving heads in queue order: key -> classes it could use if capacity were free
+        self.starving: dict[str, set[str]] = {}
+        self.reservations: dict[str, str] = {}  # device class -> key of the job reserving it
+        self.protected: set[str] = set()
+        self.heads_seen: set[str] = set()
+        self.pending_demand: dict[str, list[dict[str, int]]] = {}
+
+    def run(self) -> CycleResult:
+        by_quota: dict[str, list[JobRequest]] = {}
+        admitted_keys = {a.job.key for a in self.admitted}
+        seen: set[str] = set()
+        for job in self.pending:
+            if job.key in admitted_keys:
+                raise SchedulingInputError(f"job {job.key} is both pending and admitted")
+            if job.key in seen:
+                raise SchedulingInputError(f"job {job.key} is pending twice")
+            seen.add(job.key)
+            spec = self.book.quota_for_namespace(job.namespace)
+            if spec is None:
+                self.decisions.append(
+                    Wait(
+                        job,
+                        None,
+                        WaitReason.NO_QUOTA,
+                        f"namespace {job.namespace} is not covered by any ComputeQuota",
+                        0,
+                    )
+                )
+                continue
+            by_quota.setdefault(spec.name, []).append(job)
+        queue = SchedulingQueue(by_quota, self.book.dominant_share)
+        positions = queue.positions()
+        while (item := queue.pop()) is not None:
+            quota, job = item
+            self._consider(quota, job, positions[job.key], queue)
+        overtaken = {
+            d.job.key: self.overtaken[d.job.key]
+            for d in self.decisions
+            if isinstance(d, Wait) and self.overtaken.get(d.job.key)
+        }
+        return CycleResult(self.decisions, self.book, overtaken, positions, self.pending_demand)
+
+    def _consider(self, quota: str, job: JobRequest, position: int, queue: SchedulingQueue) -> None:
+        attempt = _Attempt()
+        for index, option in enumerate(job.options):
+            placement = self._try_option(quota, job, option, attempt)
+            if placement is not None:
+                self._admit(quota, job, index, placement, queue)
+                return
+        is_head = quota not in self.heads_seen
+        self.heads_seen.add(quota)
+        self._record_pending(quota, job)
+        if is_head and attempt.unschedulable_classes:
+            self.starving[job.key] = set(attempt.unschedulable_classes)
+            if self.overtaken[job.key] >= self.config.max_overtakes:
+                for device_class in sorted(attempt.unschedulable_classes):
+                    self.reservations.setdefault(device_class, job.key)
+        if self.config.preemption and (attempt.unschedulable_classes or attempt.quota_exceeded):
+            plan = self._preempt(quota, job)
+            if plan is not None:
+                self.decisions.append(Preempt(job, plan.option_index, quota, plan.victims))
+                names = ", ".join(v.admission.job.key for v in plan.victims)
+                self.decisions.append(
+                    Wait(
+                        job,
+                        quota,
+                        WaitReason.PREEMPTING,
+                        f"preempting {len(plan.victims)} job(s) to make room: {names}",
+                        position,
+                        self.overtaken[job.key],
+                    )
+                )
+                return
+        message = "; ".join(attempt.notes)
+        self.decisions.append(
+            Wait(job, quota, attempt.reason(), message, position, self.overtaken[job.key])
+        )
+
+    def _record_pending(self, quota: str, job: JobRequest) -> None:
+        for option in job.options:
+            if option.device_class in self.classes:
+                self.pending_demand.setdefault(quota, []).append(self.book.demand(option))
+                return
+
+    def _try_option(
+        self, quota: str, job: JobRequest, option: JobOption, attempt: _Attempt
+    ) -> Placement | None:
+        label = option.describe()
+        device_class = self.classes.get(option.device_class)
+        if device_class is None:
+            attempt.invalid = True
+            attempt.notes.append(
+                f"{label}: device class {option.device_class} is not in the catalogue"
+            )
+            return None
+        problem = check_shape(
+            device_class, option.devices_per_replica, option.replicas, option.milli
+        )
+        if problem is not None:
+            attempt.illegal = True
+            attempt.notes.append(f"{label}: {problem}")
+            return None
+        holder = self.reservations.get(option.device_class)
+        if holder is not None and holder != job.key:
+            attempt.reserved_by = holder
+            attempt.notes.append(
+                f"{label}: {option.device_class} is reserved for {holder}, which has waited "
+                f"longest for capacity"
+            )
+            return None
+        replicas = _replicas_fitting_quota(self.book, quota, job, option)
+        if replicas is None:
+            attempt.quota_exceeded = True
+            attempt.notes.append(self.book.explain(quota, self.book.demand(option)))
+            return None
+        outcome = self.state.place(gang_for(job, replace(option, replicas=replicas)))
+        if isinstance(outcome, Failure):
+            if outcome.reason is FailureReason.ILLEGAL_SHAPE:
+                attempt.illegal = True
+            else:
+                attempt.unschedulable_classes.add(option.device_class)
+            attempt.notes.append(f"{label}: {outcome.message}")
+            return None
+        return outcome
+
+    def _admit(
+        self, quota: str, job: JobRequest, index: int, placement: Placement, queue: SchedulingQueue
+    ) -> None:
+        option = replace(job.options[index], replicas=len(placement.replicas))
+        try:
+            verdict = self.book.charge(job.key, quota, self.book.demand(option))
+        except Exception:
+            self.state.release_gang(placement.gang_id)
+            raise
+        self.decisions.append(Admit(job, index, quota, placement, dict(verdict.borrowing)))
+        self.admitted.append(Admission(job, index, placement))
+        self.protected.add(job.key)
+        queue.refresh_share(quota)
+        for key, classes in self.starving.items():
+            if option.device_class in classes and key != job.key:
+                self.overtaken[key] += 1
+                if self.overtaken[key] >= self.config.max_overtakes:
+                    for device_class in sorted(classes):
+                        self.reservations.setdefault(device_class, key)
+
+    def _preempt(self, quota: str, job: JobRequest) -> PreemptionPlan | None:
+        for index, option in enumerate(job.options):
+            if option.device_class not in self.classes:
+                continue
+            holder = self.reservations.get(option.device_class)
+            if holder is not None and holder != job.key:
+                continue
+            plan = find_victims(
+                job,
+                index,
+                quota,
+                book=self.book,
+                state=self.state,
+                admitted=self.admitted,
+                protected=frozenset(self.protected),
+            )
+            if plan is not None and plan.victims:
+                for victim in plan.victims:
+                    self.protected.add(victim.admission.job.key)
+                return plan
+        return None
+
+
+def run_cycle(
+    pending: Sequence[JobRequest],
+    admitted: Sequence[Admission],
+    quotas: Iterable[QuotaSpec],
+    classes: Iterable[DeviceClass],
+    state: PlacementState,
+    *,
+    overtaken: Mapping[str, int] | None = None,
+    config: CycleConfig | None = None,
+) -> CycleResult:
+    """Decide one cycle. ``state`` must already hold the admitted jobs' pods (bound under the
+    keys of :func:`suanli.scheduling.gangs.pod_key`); admissions are assumed into it and charged
+    into the returned book. Pass ``result.overtaken`` to the next cycle."""
+    catalogue = {device_class.name: device_class for device_class in classes}
+    book = build_book(quotas, catalogue.values(), admitted)
+    cycle = _Cycle(
+        pending=pending,
+        admitted=admitted,
+        book=book,
+        classes=catalogue,
+        state=state,
+        overtaken=overtaken or {},
+        config=config or CycleConfig(),
+    )
+    return cycle.run()
