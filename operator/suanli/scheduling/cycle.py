@@ -12,11 +12,14 @@ fits the quota (borrowing from the cohort if allowed) and the placement core pla
 assumes the gang into the state). If none wins, the job waits with the most useful reason, and
 may preempt lower-priority or borrowing jobs (see :mod:`suanli.scheduling.preemption`).
 
-Bounded overtaking: a job at the head of its quota's queue that fits quota but not capacity
-counts how many later jobs competing for the same device classes were admitted past it (across
-cycles: the caller passes ``CycleResult.overtaken`` back in). Once that reaches
-``max_overtakes`` the job reserves its classes: later jobs may not take them until it runs. This
-is what keeps a 16-device gang from starving behind a stream of 1-device jobs.
+Bounded overtaking: the first job of a quota's queue that waits for capacity (it fits quota but
+does not place) or for its own quota (it needs no more than the nominal) counts how many later
+jobs competing for the same device class were admitted past it — any quota's jobs for capacity,
+its own quota's jobs for quota — across cycles (the caller passes ``CycleResult.overtaken``
+back in). Once that reaches ``max_overtakes`` the job reserves the class (cluster-wide for
+capacity, inside its quota for quota): later jobs may not take it until the job runs. This is
+what keeps a 16-device gang from starving behind a stream of 1-device jobs. Shapes that could
+never fit (more devices than the class has, more than the nominal) never reserve anything.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from suanli.scheduling.model import (
 )
 from suanli.scheduling.preemption import PreemptionPlan, Victim, find_victims
 from suanli.scheduling.queue import SchedulingQueue
-from suanli.scheduling.quota import QuotaBook, QuotaStatus
+from suanli.scheduling.quota import QuotaBook, QuotaStatus, device_resource
 
 
 class WaitReason(StrEnum):
@@ -140,13 +143,17 @@ class _Attempt:
 
     notes: list[str] = field(default_factory=list)
     quota_exceeded: bool = False
-    unschedulable_classes: set[str] = field(default_factory=set)
+    unschedulable: bool = False
     reserved_by: str | None = None
     illegal: bool = False
     invalid: bool = False
+    # classes this job would get if capacity (resp. its own quota) were freed; only shapes that
+    # can fit at all are listed, so a reservation for them cannot block forever
+    waits_for_capacity: set[str] = field(default_factory=set)
+    waits_for_quota: set[str] = field(default_factory=set)
 
     def reason(self) -> WaitReason:
-        if self.unschedulable_classes:
+        if self.unschedulable:
             return WaitReason.UNSCHEDULABLE
         if self.reserved_by is not None:
             return WaitReason.RESERVED_FOR_OLDER_JOB
@@ -155,6 +162,21 @@ class _Attempt:
         if self.illegal:
             return WaitReason.ILLEGAL_SHAPE
         return WaitReason.INVALID_REQUEST
+
+
+@dataclass(slots=True)
+class _StarvingHead:
+    """The first job of a quota's queue that waits for capacity or quota it will eventually get."""
+
+    key: str
+    quota: str
+    capacity_classes: set[str]
+    quota_classes: set[str]
+
+    def overtaken_by(self, quota: str, device_class: str) -> bool:
+        return device_class in self.capacity_classes or (
+            quota == self.quota and device_class in self.quota_classes
+        )
 
 
 def build_book(
@@ -216,12 +238,15 @@ class _Cycle:
         self.overtaken = {job.key: overtaken.get(job.key, 0) for job in pending}
         self.config = config
         self.decisions: list[Decision] = []
-        # starving heads in queue order: key -> classes it could use if capacity were free
-        self.starving: dict[str, set[str]] = {}
-        self.reservations: dict[str, str] = {}  # device class -> key of the job reserving it
+        self.starving: list[_StarvingHead] = []
+        self.capacity_reservations: dict[str, str] = {}  # device class -> reserving job
+        self.quota_reservations: dict[tuple[str, str], str] = {}  # (quota, class) -> job
         self.protected: set[str] = set()
-        self.heads_seen: set[str] = set()
+        self.quotas_with_head: set[str] = set()
         self.pending_demand: dict[str, list[dict[str, int]]] = {}
+        self.total_devices = {
+            name: summary.total_devices for name, summary in state.capacity_summary().items()
+        }
 
     def run(self) -> CycleResult:
         by_quota: dict[str, list[JobRequest]] = {}
@@ -251,10 +276,13 @@ class _Cycle:
         while (item := queue.pop()) is not None:
             quota, job = item
             self._consider(quota, job, positions[job.key], queue)
-        overtaken = {
-            d.job.key: self.overtaken[d.job.key]
+        # overtaking counted after a job's Wait was written is part of this cycle's answer too
+        self.decisions = [
+            replace(d, overtaken=self.overtaken[d.job.key]) if isinstance(d, Wait) else d
             for d in self.decisions
-            if isinstance(d, Wait) and self.overtaken.get(d.job.key)
+        ]
+        overtaken = {
+            d.job.key: d.overtaken for d in self.decisions if isinstance(d, Wait) and d.overtaken
         }
         return CycleResult(self.decisions, self.book, overtaken, positions, self.pending_demand)
 
@@ -263,17 +291,22 @@ class _Cycle:
         for index, option in enumerate(job.options):
             placement = self._try_option(quota, job, option, attempt)
             if placement is not None:
+                # the core saw a one-option gang; record the job's own option index
+                placement = replace(placement, option_index=index)
                 self._admit(quota, job, index, placement, queue)
                 return
-        is_head = quota not in self.heads_seen
-        self.heads_seen.add(quota)
         self._record_pending(quota, job)
-        if is_head and attempt.unschedulable_classes:
-            self.starving[job.key] = set(attempt.unschedulable_classes)
+        if (attempt.waits_for_capacity or attempt.waits_for_quota) and (
+            quota not in self.quotas_with_head
+        ):
+            self.quotas_with_head.add(quota)
+            head = _StarvingHead(
+                job.key, quota, attempt.waits_for_capacity, attempt.waits_for_quota
+            )
+            self.starving.append(head)
             if self.overtaken[job.key] >= self.config.max_overtakes:
-                for device_class in sorted(attempt.unschedulable_classes):
-                    self.reservations.setdefault(device_class, job.key)
-        if self.config.preemption and (attempt.unschedulable_classes or attempt.quota_exceeded):
+                self._reserve(head)
+        if self.config.preemption and (attempt.unschedulable or attempt.quota_exceeded):
             plan = self._preempt(quota, job)
             if plan is not None:
                 self.decisions.append(Preempt(job, plan.option_index, quota, plan.victims))
@@ -289,10 +322,25 @@ class _Cycle:
                     )
                 )
                 return
-        message = "; ".join(attempt.notes)
+        message = " | ".join(attempt.notes)
         self.decisions.append(
             Wait(job, quota, attempt.reason(), message, position, self.overtaken[job.key])
         )
+
+    def _reserve(self, head: _StarvingHead) -> None:
+        for device_class in sorted(head.capacity_classes):
+            self.capacity_reservations.setdefault(device_class, head.key)
+        for device_class in sorted(head.quota_classes):
+            self.quota_reservations.setdefault((head.quota, device_class), head.key)
+
+    def _reserved_by(self, quota: str, job: JobRequest, device_class: str) -> str | None:
+        for holder in (
+            self.capacity_reservations.get(device_class),
+            self.quota_reservations.get((quota, device_class)),
+        ):
+            if holder is not None and holder != job.key:
+                return holder
+        return None
 
     def _record_pending(self, quota: str, job: JobRequest) -> None:
         for option in job.options:
@@ -318,25 +366,32 @@ class _Cycle:
             attempt.illegal = True
             attempt.notes.append(f"{label}: {problem}")
             return None
-        holder = self.reservations.get(option.device_class)
-        if holder is not None and holder != job.key:
+        holder = self._reserved_by(quota, job, option.device_class)
+        if holder is not None:
             attempt.reserved_by = holder
             attempt.notes.append(
-                f"{label}: {option.device_class} is reserved for {holder}, which has waited "
-                f"longest for capacity"
+                f"{label}: {option.device_class} is held for {holder}, which is older and has "
+                f"been overtaken {self.overtaken.get(holder, 0)} times"
             )
             return None
         replicas = _replicas_fitting_quota(self.book, quota, job, option)
+        demand = self.book.demand(option)
         if replicas is None:
             attempt.quota_exceeded = True
-            attempt.notes.append(self.book.explain(quota, self.book.demand(option)))
+            attempt.notes.append(self.book.explain(quota, demand))
+            resource = device_resource(option.device_class)
+            if demand[resource] <= self.book.nominal(quota, resource):
+                attempt.waits_for_quota.add(option.device_class)
             return None
         outcome = self.state.place(gang_for(job, replace(option, replicas=replicas)))
         if isinstance(outcome, Failure):
             if outcome.reason is FailureReason.ILLEGAL_SHAPE:
                 attempt.illegal = True
             else:
-                attempt.unschedulable_classes.add(option.device_class)
+                attempt.unschedulable = True
+                wanted = option.devices_per_replica * option.replicas
+                if wanted <= self.total_devices.get(option.device_class, 0):
+                    attempt.waits_for_capacity.add(option.device_class)
             attempt.notes.append(f"{label}: {outcome.message}")
             return None
         return outcome
@@ -354,19 +409,17 @@ class _Cycle:
         self.admitted.append(Admission(job, index, placement))
         self.protected.add(job.key)
         queue.refresh_share(quota)
-        for key, classes in self.starving.items():
-            if option.device_class in classes and key != job.key:
-                self.overtaken[key] += 1
-                if self.overtaken[key] >= self.config.max_overtakes:
-                    for device_class in sorted(classes):
-                        self.reservations.setdefault(device_class, key)
+        for head in self.starving:
+            if head.overtaken_by(quota, option.device_class):
+                self.overtaken[head.key] += 1
+                if self.overtaken[head.key] >= self.config.max_overtakes:
+                    self._reserve(head)
 
     def _preempt(self, quota: str, job: JobRequest) -> PreemptionPlan | None:
         for index, option in enumerate(job.options):
             if option.device_class not in self.classes:
                 continue
-            holder = self.reservations.get(option.device_class)
-            if holder is not None and holder != job.key:
+            if self._reserved_by(quota, job, option.device_class) is not None:
                 continue
             plan = find_victims(
                 job,

@@ -11,10 +11,10 @@ in the API server with :func:`bind_admission` so that the same convention holds 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from suanli.placement.model import Failure, Gang, GangOption, Placement
+from suanli.placement.model import ClassCapacity, Failure, Gang, GangOption, Placement
 from suanli.scheduling.model import Admission, JobOption, JobRequest
 
 MIB = 1 << 20
@@ -27,6 +27,8 @@ class PlacementState(Protocol):
     def place(self, gang: Gang) -> Placement | Failure: ...
 
     def release_gang(self, gang_id: str) -> None: ...
+
+    def capacity_summary(self) -> Mapping[str, ClassCapacity]: ...
 
     def release(self, pod_key: str) -> None: ...
 

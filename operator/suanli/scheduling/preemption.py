@@ -162,7 +162,7 @@ def _message(job: JobRequest, victim: Admission, quota: str, kind: PreemptionKin
     if kind is PreemptionKind.WITHIN_QUOTA:
         return (
             f"preempted by {job.key} (priority {job.priority} > {victim.job.priority}) in quota "
-            f"{quota}: it needed the {wanted} this job held; requeued"
+            f"{quota} to free {wanted}; requeued"
         )
     return (
         f"preempted: quota {quota} was borrowing {victim.option.device_class} from the cohort "

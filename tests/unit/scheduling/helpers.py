@@ -74,3 +74,30 @@ def ascend(devices: int, replicas: int = 1) -> JobOption:
 
 def milli(devices: int) -> int:
     return devices * 1000
+
+
+def implementations() -> list[type]:
+    """Cluster-state classes to run against: the compiled core when built, and the reference."""
+    from suanli.placement.reference import ClusterState as Reference
+
+    found: list[type] = []
+    try:
+        from suanli.placement._core import ClusterState as Compiled  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        found.append(Compiled)
+    found.append(Reference)
+    return found
+
+
+def add_nodes(state: object, device_class: DeviceClass, count: int, prefix: str = "") -> None:
+    for index in range(count):
+        state.add_node(  # type: ignore[attr-defined]
+            f"{prefix or device_class.name}-{index}",
+            device_class.name,
+            cpu_milli=192_000,
+            memory_mib=1_500_000,
+            pods=110,
+            devices=device_class.devices_per_node,
+        )
