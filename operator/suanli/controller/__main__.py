@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Kopf logs every handler run at INFO; our handlers only feed the cache.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     start_http_server(args.metrics_port, addr=args.bind_address)
     kopf.run(
         clusterwide=True,

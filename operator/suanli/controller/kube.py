@@ -70,3 +70,82 @@ class Kube:
         return await asyncio.to_thread(
             self.patch_status, plural, name, namespace, resource_version, status
         )
+
+    # --- objects of a gang ----------------------------------------------------------------------
+    def create(self, manifest: Mapping[str, Any]) -> bool:
+        """Create a Pod, Service or ConfigMap; an existing one with that name counts as done
+        (names are deterministic per job attempt, so a retry after a crash is idempotent)."""
+        kind = manifest["kind"]
+        namespace = manifest["metadata"]["namespace"]
+        create = {
+            "Pod": self.core.create_namespaced_pod,
+            "Service": self.core.create_namespaced_service,
+            "ConfigMap": self.core.create_namespaced_config_map,
+        }[kind]
+        try:
+            create(namespace, dict(manifest))
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    def delete_job_pods(self, namespace: str, job_name: str) -> None:
+        from suanli.constants import JOB_NAME_LABEL
+
+        self.core.delete_collection_namespaced_pod(
+            namespace, label_selector=f"{JOB_NAME_LABEL}={job_name}", grace_period_seconds=30
+        )
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        try:
+            self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, "trainingjobs", name
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            body: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "trainingjobs", name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return body
+
+    def event(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        """Post a Kubernetes Event on the object (best effort: events are not state)."""
+        import datetime as dt
+
+        metadata = body["metadata"]
+        now = dt.datetime.now(dt.UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(
+                generate_name=f"{metadata['name']}.", namespace=metadata.get("namespace")
+            ),
+            involved_object=client.V1ObjectReference(
+                api_version=body.get("apiVersion"),
+                kind=body.get("kind"),
+                name=metadata["name"],
+                namespace=metadata.get("namespace"),
+                uid=metadata.get("uid"),
+                resource_version=metadata.get("resourceVersion"),
+            ),
+            reason=reason,
+            message=message[:1024],
+            type=type_,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=client.V1EventSource(component="suanli"),
+            reporting_component="suanli.io/operator",
+            reporting_instance="suanli",
+        )
+        try:
+            self.core.create_namespaced_event(metadata.get("namespace") or "default", event)
+        except ApiException as exc:
+            log.debug("event %s on %s not posted: %s", reason, metadata["name"], exc.reason)

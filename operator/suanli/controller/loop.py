@@ -1,8 +1,14 @@
-"""The single decision loop: wait for a change, snapshot the cache, decide, write the differences.
+"""The single scheduling loop: snapshot the cache, decide, apply, and drive each job's lifecycle.
 
-Writes are computed as the *difference* between the status the decision implies and the status
-the object already carries, so an unchanged world costs no API calls, and re-running a cycle
-after a restart converges to the same statuses (level-triggered, idempotent).
+One cycle: (1) bring the placement core's state level with the cache (nodes, foreign pods,
+recorded admissions); (2) let :func:`suanli.scheduling.cycle.run_cycle` order the queue, admit
+against quota and place; (3) apply each decision — the job's status is written *first* (with a
+resourceVersion precondition), then its pods; any failure rolls the admission back so a gang is
+bound entirely or not at all; (4) move admitted jobs along Admitted → Running → Succeeded/Failed,
+restarting gangs, enforcing run time, suspension and TTL; (5) write derived quota status.
+
+Statuses are written as differences from what the object already says, so an idle cluster costs
+no API calls, and a restarted operator converges to the same statuses.
 """
 
 from __future__ import annotations
@@ -11,78 +17,86 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from suanli.api.acceleratorclass import AcceleratorClass
+from suanli.api.computequota import ComputeQuota
 from suanli.api.trainingjob import ConditionType, Phase, Reason, TrainingJob
+from suanli.constants import ATTEMPT_LABEL, JOB_NAME_LABEL
 from suanli.controller.cache import Cache, Kind, Object, Snapshot
 from suanli.controller.conditions import now_rfc3339, same_ignoring_time, set_condition
-from suanli.controller.convert import device_class, option_problems
+from suanli.controller.convert import option_problems
+from suanli.controller.inventory import (
+    CatalogueEntry,
+    Inventory,
+    admission_signature,
+    is_suanli_pod,
+    release_job,
+    sync_admissions,
+)
 from suanli.controller.kube import Kube
-from suanli.placement.model import DeviceClass
+from suanli.controller.translate import (
+    catalogue_entry,
+    job_request,
+    placement_status,
+    quota_spec,
+    recorded_admission,
+)
+from suanli.scheduling.cycle import Admit, CycleResult, Preempt, Wait, rollback_admission, run_cycle
+from suanli.scheduling.model import Admission, JobRequest, QuotaSpec
+from suanli.scheduling.quota import class_of
+from suanli.workload.pods import GangSpec, ReplicaSlot, build_gang, build_service
+from suanli.workload.pods import template_violations
 
 log = logging.getLogger("suanli.loop")
 
 DEBOUNCE_SECONDS = 0.2
+TICK_SECONDS = 5.0
+PENDING_PHASES = (None, Phase.QUEUED.value, Phase.PREEMPTED.value)
+ADMITTED_PHASES = (Phase.ADMITTED.value, Phase.RUNNING.value)
+FINISHED_PHASES = (Phase.SUCCEEDED.value, Phase.FAILED.value)
 
 
-def catalogue(snapshot: Snapshot) -> dict[str, DeviceClass]:
-    classes = {}
-    for name, body in snapshot.of(Kind.ACCELERATOR_CLASS).items():
-        try:
-            classes[name] = device_class(AcceleratorClass.model_validate(body))
-        except (ValidationError, ValueError) as exc:
-            log.warning("AcceleratorClass %s ignored: %s", name, exc)
-    return classes
+@dataclass(frozen=True)
+class Settings:
+    gang_start_timeout: float = 300.0
+    requeue_backoff: float = 10.0
+    max_overtakes: int = 8
 
 
-def desired_job_status(body: Object, classes: Mapping[str, DeviceClass]) -> dict[str, Any]:
-    """The status fields this loop owns for one TrainingJob, given the catalogue."""
-    current: dict[str, Any] = dict(body.get("status") or {})
-    generation = body.get("metadata", {}).get("generation")
-    conditions = current.get("conditions") or []
-    now = now_rfc3339()
-    try:
-        job = TrainingJob.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        message = f"spec is not valid: {field}: {first['msg']}"
-        conditions = set_condition(
-            conditions, type_=ConditionType.VALID, status=False, reason="InvalidSpec",
-            message=message, generation=generation, now=now,
-        )
-        return {"phase": Phase.QUEUED.value, "reason": "InvalidSpec", "message": message,
-                "conditions": conditions}
-    problems = option_problems(job, classes)
-    usable = len(job.spec.accelerators) - len(problems)
-    if usable == 0:
-        reasons = {p.reason for p in problems}
-        reason = (
-            Reason.UNKNOWN_ACCELERATOR_CLASS
-            if reasons == {Reason.UNKNOWN_ACCELERATOR_CLASS}
-            else Reason.ILLEGAL_SHAPE
-        )
-        message = "no accelerator option can ever run: " + "; ".join(p.message for p in problems)
-        conditions = set_condition(
-            conditions, type_=ConditionType.VALID, status=False, reason=reason.value,
-            message=message, generation=generation, now=now,
-        )
-        return {"phase": Phase.QUEUED.value, "reason": reason.value, "message": message,
-                "conditions": conditions}
-    note = "" if not problems else " (skipping " + "; ".join(p.message for p in problems) + ")"
-    conditions = set_condition(
-        conditions, type_=ConditionType.VALID, status=True, reason="Valid",
-        message=f"{usable} of {len(job.spec.accelerators)} accelerator options can run{note}",
-        generation=generation, now=now,
-    )
-    return {
-        "phase": current.get("phase") or Phase.QUEUED.value,
-        "conditions": conditions,
-        "observedGeneration": generation,
-    }
+@dataclass
+class JobView:
+    key: str
+    body: Object
+    job: TrainingJob
+    request: JobRequest
+    pods: list[Object] = field(default_factory=list)
+
+    @property
+    def status(self) -> Mapping[str, Any]:
+        return self.body.get("status") or {}
+
+    @property
+    def attempt(self) -> int:
+        return int(self.status.get("restartCount") or 0)
+
+    @property
+    def namespace(self) -> str:
+        return self.request.namespace
+
+    @property
+    def name(self) -> str:
+        return self.request.name
+
+
+def _seconds_since(stamp: str | None, now: float) -> float:
+    if not stamp:
+        return 0.0
+    return now - datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def status_differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
@@ -96,41 +110,582 @@ def status_differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bo
 
 
 class Controller:
-    """Owns the cache and the loop; Kopf handlers only feed ``cache``."""
+    """Owns the cache, the placement inventory and the loop; Kopf handlers only feed ``cache``."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, settings: Settings | None = None) -> None:
         self.cache = Cache()
         self.kube = kube
+        self.settings = settings or Settings()
+        self.inventory = Inventory()
+        self.overtaken: dict[str, int] = {}
+        self.not_before: dict[str, float] = {}
         self.cycles = 0
+        self.last_result: CycleResult | None = None
 
     async def run(self) -> None:
         while True:
-            await self.cache.changed.wait()
+            try:
+                await asyncio.wait_for(self.cache.changed.wait(), timeout=TICK_SECONDS)
+            except TimeoutError:
+                pass
             await asyncio.sleep(DEBOUNCE_SECONDS)
             self.cache.changed.clear()
             try:
                 await self.cycle()
             except Exception:
-                log.exception("scheduling cycle failed; retrying on the next change")
+                log.exception("scheduling cycle failed; retrying")
                 await asyncio.sleep(1.0)
                 self.cache.changed.set()
 
+    # --- one cycle -----------------------------------------------------------------------------
     async def cycle(self) -> None:
         started = time.perf_counter()
+        now = time.time()
         snapshot = self.cache.snapshot()
-        classes = catalogue(snapshot)
+        catalogue = self._catalogue(snapshot)
+        self.inventory.set_catalogue(catalogue)
+        self.inventory.sync_nodes(snapshot.of(Kind.NODE).values())
+        self.inventory.sync_foreign_pods(snapshot.of(Kind.POD))
+        quotas = self._quotas(snapshot)
+        views, invalid = self._jobs(snapshot)
         writes = 0
-        for key, body in snapshot.of(Kind.TRAINING_JOB).items():
-            desired = desired_job_status(body, classes)
-            if not status_differs(body.get("status") or {}, desired):
+        for key, desired in invalid.items():
+            writes += await self._write_job(snapshot.of(Kind.TRAINING_JOB)[key], desired)
+
+        pending: list[JobRequest] = []
+        admitted: list[Admission] = []
+        admitted_views: dict[str, JobView] = {}
+        for view in views.values():
+            phase = view.status.get("phase")
+            if phase in FINISHED_PHASES:
+                await self._expire(view, now)
                 continue
-            namespace, name = key.split("/", 1)
-            version = str(body["metadata"]["resourceVersion"])
-            if await self.kube.apatch_status("trainingjobs", name, namespace, version, desired):
-                writes += 1
+            admission = recorded_admission(view.request, view.status)
+            if view.job.spec.suspend:
+                writes += await self._suspend(view, admission is not None)
+                continue
+            if phase in ADMITTED_PHASES and admission is not None:
+                admitted.append(admission)
+                admitted_views[view.key] = view
+            elif phase == Phase.SUSPENDED.value or phase in PENDING_PHASES:
+                if self.not_before.get(view.key, 0) > now:
+                    continue
+                pending.append(view.request)
+        conflicts = sync_admissions(self.inventory, admitted)
+        for key in conflicts:
+            log.error("job %s: recorded placement conflicts with the cluster", key)
+
+        result = run_cycle(
+            pending,
+            admitted,
+            quotas,
+            [entry.device_class for entry in catalogue.values()],
+            self.inventory.state,
+            overtaken=self.overtaken,
+        )
+        self.overtaken = result.overtaken
+        self.last_result = result
+        evicted: set[str] = set()
+        for decision in result.decisions:
+            if isinstance(decision, Admit):
+                writes += await self._admit(decision, views[decision.job.key], result, catalogue)
+            elif isinstance(decision, Wait):
+                writes += await self._wait(decision, views[decision.job.key])
+            elif isinstance(decision, Preempt):
+                for victim in decision.victims:
+                    key = victim.admission.job.key
+                    if key in evicted or key not in views:
+                        continue
+                    evicted.add(key)
+                    writes += await self._evict(views[key], victim.message)
+        for key, view in admitted_views.items():
+            if key not in evicted:
+                writes += await self._lifecycle(view, now, catalogue)
+        writes += await self._quota_statuses(snapshot, quotas, result)
+        writes += await self._class_statuses(snapshot)
         self.cycles += 1
         log.info(
-            "cycle %d: %d jobs, %d classes, %d status writes in %.1f ms",
-            self.cycles, len(snapshot.of(Kind.TRAINING_JOB)), len(classes), writes,
+            "cycle %d: %d pending, %d admitted, %d decisions, %d writes in %.1f ms",
+            self.cycles, len(pending), len(admitted), len(result.decisions), writes,
             (time.perf_counter() - started) * 1000,
         )
+
+    # --- reading the snapshot ---------------------------------------------------------------
+    def _catalogue(self, snapshot: Snapshot) -> dict[str, CatalogueEntry]:
+        entries = {}
+        for name, body in snapshot.of(Kind.ACCELERATOR_CLASS).items():
+            try:
+                entries[name] = catalogue_entry(AcceleratorClass.model_validate(body))
+            except (ValidationError, ValueError) as exc:
+                log.warning("AcceleratorClass %s ignored: %s", name, exc)
+        return entries
+
+    def _quotas(self, snapshot: Snapshot) -> list[QuotaSpec]:
+        quotas, claimed = [], {}
+        for name, body in sorted(snapshot.of(Kind.COMPUTE_QUOTA).items()):
+            try:
+                spec = quota_spec(ComputeQuota.model_validate(body))
+            except (ValidationError, ValueError) as exc:
+                log.warning("ComputeQuota %s ignored: %s", name, exc)
+                continue
+            taken = sorted(ns for ns in spec.namespaces if ns in claimed)
+            if taken:
+                log.warning("ComputeQuota %s ignored: namespaces %s already served by %s",
+                            name, taken, [claimed[ns] for ns in taken])
+                continue
+            claimed.update({ns: name for ns in spec.namespaces})
+            quotas.append(spec)
+        return quotas
+
+    def _jobs(self, snapshot: Snapshot) -> tuple[dict[str, JobView], dict[str, dict[str, Any]]]:
+        pods_by_job: dict[str, list[Object]] = {}
+        for body in snapshot.of(Kind.POD).values():
+            if is_suanli_pod(body):
+                metadata = body["metadata"]
+                job_key = f"{metadata['namespace']}/{metadata['labels'][JOB_NAME_LABEL]}"
+                pods_by_job.setdefault(job_key, []).append(body)
+        classes = {
+            name: entry.device_class for name, entry in self.inventory.catalogue.items()
+        }
+        views, invalid = {}, {}
+        for key, body in snapshot.of(Kind.TRAINING_JOB).items():
+            if body.get("metadata", {}).get("deletionTimestamp"):
+                continue
+            problem = self._validate(body, classes)
+            if problem is not None:
+                invalid[key] = problem
+                continue
+            job = TrainingJob.model_validate(body)
+            views[key] = JobView(key, body, job, job_request(job, body), pods_by_job.get(key, []))
+        return views, invalid
+
+    def _validate(
+        self, body: Object, classes: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Status for a job that can never run as written; None when it can."""
+        status: Mapping[str, Any] = body.get("status") or {}
+        generation = body.get("metadata", {}).get("generation")
+        if status.get("phase") in FINISHED_PHASES:
+            return None
+        conditions = list(status.get("conditions") or [])
+        now = now_rfc3339()
+        reason = message = None
+        try:
+            job = TrainingJob.model_validate(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field_name = ".".join(str(part) for part in first["loc"])
+            reason, message = "InvalidSpec", f"spec is not valid: {field_name}: {first['msg']}"
+        else:
+            violations = template_violations(
+                job.spec.template.model_dump(by_alias=True, exclude_none=True)
+            )
+            problems = option_problems(job, classes)
+            if violations:
+                reason, message = "ForbiddenPodField", "; ".join(violations)
+            elif len(problems) == len(job.spec.accelerators):
+                kinds = {p.reason for p in problems}
+                reason = (
+                    Reason.UNKNOWN_ACCELERATOR_CLASS.value
+                    if kinds == {Reason.UNKNOWN_ACCELERATOR_CLASS}
+                    else Reason.ILLEGAL_SHAPE.value
+                )
+                message = "no accelerator option can ever run: " + "; ".join(
+                    p.message for p in problems
+                )
+        if reason is None or message is None:
+            return None
+        conditions = set_condition(
+            conditions, type_=ConditionType.VALID, status=False, reason=reason,
+            message=message, generation=generation, now=now,
+        )
+        return {"phase": Phase.QUEUED.value, "reason": reason, "message": message,
+                "conditions": conditions, "observedGeneration": generation,
+                "queuePosition": None}
+
+    # --- writing --------------------------------------------------------------------------------
+    async def _write_job(self, body: Object, desired: Mapping[str, Any]) -> int:
+        if not status_differs(body.get("status") or {}, desired):
+            return 0
+        metadata = body["metadata"]
+        written = await self.kube.apatch_status(
+            "trainingjobs", metadata["name"], metadata["namespace"],
+            str(metadata["resourceVersion"]), desired,
+        )
+        return int(written)
+
+    def _conditions(
+        self, view: JobView, type_: str, status: bool, reason: str, message: str,
+        extra: tuple[tuple[str, bool, str, str], ...] = (),
+    ) -> list[dict[str, Any]]:
+        generation = view.body.get("metadata", {}).get("generation")
+        now = now_rfc3339()
+        conditions = set_condition(
+            view.status.get("conditions") or [], type_=ConditionType.VALID, status=True,
+            reason="Valid", message="the job can run on at least one accelerator option",
+            generation=generation, now=now,
+        )
+        conditions = set_condition(
+            conditions, type_=type_, status=status, reason=reason, message=message,
+            generation=generation, now=now,
+        )
+        for other_type, other_status, other_reason, other_message in extra:
+            conditions = set_condition(
+                conditions, type_=other_type, status=other_status, reason=other_reason,
+                message=other_message, generation=generation, now=now,
+            )
+        return conditions
+
+    async def _wait(self, wait: Wait, view: JobView) -> int:
+        phase = view.status.get("phase")
+        desired = {
+            "phase": phase if phase in (Phase.PREEMPTED.value,) else Phase.QUEUED.value,
+            "reason": wait.reason.value,
+            "message": wait.message,
+            "queuePosition": wait.position or None,
+            "quota": wait.quota,
+            "observedGeneration": view.body["metadata"].get("generation"),
+            "conditions": self._conditions(
+                view, ConditionType.ADMITTED, False, wait.reason.value, wait.message
+            ),
+        }
+        return await self._write_job(view.body, desired)
+
+    async def _admit(
+        self, admit: Admit, view: JobView, result: CycleResult,
+        catalogue: Mapping[str, CatalogueEntry],
+    ) -> int:
+        option = view.job.spec.accelerators[admit.option_index]
+        placement = admit.placement
+        nodes = sorted({r.node for r in placement.replicas})
+        message = (
+            f"admitted to quota {admit.quota} as {len(placement.replicas)} × "
+            f"{option.devices_per_replica} {option.accelerator_class} on {', '.join(nodes)}"
+        )
+        if admit.borrowed:
+            message += " (borrowing from the cohort)"
+        desired = {
+            "phase": Phase.ADMITTED.value,
+            "reason": Reason.ADMITTED.value,
+            "message": message,
+            "quota": admit.quota,
+            "queuePosition": None,
+            "chosenOption": {
+                "index": admit.option_index,
+                "acceleratorClass": option.accelerator_class,
+                "devicesPerReplica": option.devices_per_replica,
+                "replicas": len(placement.replicas),
+            },
+            "placement": placement_status(placement),
+            "admittedAt": now_rfc3339(),
+            "startedAt": None,
+            "restartCount": view.attempt,
+            "observedGeneration": view.body["metadata"].get("generation"),
+            "conditions": self._conditions(
+                view, ConditionType.ADMITTED, True, Reason.ADMITTED.value, message
+            ),
+        }
+        # Record the decision first: if we crash after this write, the next operator finds the
+        # placement in the status, binds it, and creates whatever pods are missing.
+        if not await self._write_job(view.body, desired):
+            rollback_admission(result.book, self.inventory.state, admit)
+            return 0
+        self.inventory.admissions[view.key] = admission_signature(admit.admission)
+        entry = catalogue[option.accelerator_class]
+        try:
+            await self._create_gang(view, admit.option_index, placement_status(placement), entry)
+        except Exception as exc:
+            log.warning("job %s: creating its gang failed, rolling back: %s", view.key, exc)
+            await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+            release_job(self.inventory, view.key, admission_signature(admit.admission))
+            result.book.uncharge(view.key)
+            self.not_before[view.key] = time.time() + self.settings.requeue_backoff
+            await self._requeue_after_rollback(view, f"creating pods failed: {exc}")
+            return 1
+        await asyncio.to_thread(
+            self.kube.event, view.body, "Normal", "Admitted", message
+        )
+        return 1
+
+    async def _requeue_after_rollback(self, view: JobView, why: str) -> None:
+        latest = await asyncio.to_thread(
+            self.kube.get_job, view.namespace, view.name
+        )
+        if latest is None:
+            return
+        fresh = JobView(view.key, latest, view.job, view.request)
+        desired = {
+            "phase": Phase.QUEUED.value, "reason": "ApplyFailed", "message": why,
+            "chosenOption": None, "placement": None, "admittedAt": None,
+            "conditions": self._conditions(fresh, ConditionType.ADMITTED, False, "ApplyFailed", why),
+        }
+        await self._write_job(latest, desired)
+
+    def _gang_spec(self, view: JobView, option_index: int, entry: CatalogueEntry) -> GangSpec:
+        option = view.job.spec.accelerators[option_index]
+        return GangSpec(
+            namespace=view.namespace,
+            job_name=view.name,
+            job_uid=str(view.body["metadata"].get("uid", "")),
+            attempt=view.attempt,
+            template=view.job.spec.template.model_dump(by_alias=True, exclude_none=True),
+            accelerator_class=option.accelerator_class,
+            vendor=entry.vendor,
+            resource_name=entry.resource_name,
+            devices_per_replica=option.devices_per_replica,
+            image=option.image,
+            extra_env=tuple(
+                e.model_dump(by_alias=True, exclude_none=True) for e in option.env or []
+            ),
+            tolerations=(
+                {"key": entry.resource_name, "operator": "Exists", "effect": "NoSchedule"},
+            ),
+        )
+
+    async def _create_gang(
+        self, view: JobView, option_index: int, placement: list[dict[str, Any]],
+        entry: CatalogueEntry, only_missing: set[str] | None = None,
+    ) -> None:
+        spec = self._gang_spec(view, option_index, entry)
+        slots = [
+            ReplicaSlot(int(r["replica"]), str(r["node"]), tuple(r["deviceIndices"]))
+            for r in placement
+        ]
+        objects = [build_service(spec), *build_gang(spec, slots)]
+        if only_missing is not None:
+            objects = [
+                o for o in objects
+                if o["kind"] != "Pod" or o["metadata"]["name"] in only_missing
+            ]
+        await asyncio.gather(
+            *(asyncio.to_thread(self.kube.create, o) for o in objects)
+        )
+
+    async def _evict(self, view: JobView, why: str) -> int:
+        await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+        release_job(self.inventory, view.key, self.inventory.admissions.get(view.key, (0, ())))
+        desired = {
+            "phase": Phase.PREEMPTED.value, "reason": Reason.PREEMPTED.value, "message": why,
+            "chosenOption": None, "placement": None, "admittedAt": None, "startedAt": None,
+            "conditions": self._conditions(
+                view, ConditionType.ADMITTED, False, Reason.PREEMPTED.value, why,
+                ((ConditionType.RUNNING, False, Reason.PREEMPTED.value, why),),
+            ),
+        }
+        await asyncio.to_thread(self.kube.event, view.body, "Warning", "Preempted", why)
+        return await self._write_job(view.body, desired)
+
+    async def _suspend(self, view: JobView, had_admission: bool) -> int:
+        if had_admission or view.pods:
+            await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+        message = "suspended by spec.suspend; resumes when it is set to false"
+        desired = {
+            "phase": Phase.SUSPENDED.value, "reason": Reason.SUSPENDED.value, "message": message,
+            "chosenOption": None, "placement": None, "admittedAt": None, "startedAt": None,
+            "queuePosition": None,
+            "conditions": self._conditions(
+                view, ConditionType.ADMITTED, False, Reason.SUSPENDED.value, message
+            ),
+        }
+        return await self._write_job(view.body, desired)
+
+    async def _expire(self, view: JobView, now: float) -> None:
+        ttl = view.job.spec.ttl_seconds_after_finished
+        if ttl is None:
+            return
+        if _seconds_since(view.status.get("finishedAt"), now) >= ttl:
+            await asyncio.to_thread(self.kube.delete_job, view.namespace, view.name)
+
+    # --- lifecycle of an admitted job ----------------------------------------------------------
+    async def _lifecycle(
+        self, view: JobView, now: float, catalogue: Mapping[str, CatalogueEntry]
+    ) -> int:
+        status = view.status
+        placement = list(status.get("placement") or [])
+        option_index = int((status.get("chosenOption") or {}).get("index", 0))
+        current = [
+            p for p in view.pods
+            if p["metadata"].get("labels", {}).get(ATTEMPT_LABEL) == str(view.attempt)
+            and not p["metadata"].get("deletionTimestamp")
+        ]
+        phases = {p["metadata"]["name"]: p.get("status", {}).get("phase") for p in current}
+        expected = {f"{view.name}-a{view.attempt}-{int(r['replica'])}" for r in placement}
+        missing = expected - set(phases)
+        started = bool(status.get("startedAt"))
+        lost_nodes = sorted(
+            {str(r["node"]) for r in placement}
+            - {n for n, rec in self.inventory.nodes.items() if rec.schedulable}
+        )
+        failed = sorted(n for n, ph in phases.items() if ph == "Failed")
+        if failed or lost_nodes or (started and missing):
+            if failed:
+                why = f"pod {failed[0]} failed"
+            elif lost_nodes:
+                why = f"node {lost_nodes[0]} was lost or became unschedulable"
+            else:
+                why = f"pod {sorted(missing)[0]} disappeared"
+            return await self._restart_or_fail(view, why)
+        if missing:
+            if _seconds_since(status.get("admittedAt"), now) > self.settings.gang_start_timeout:
+                return await self._requeue(view, "the gang did not start in time")
+            entry = catalogue.get(str((status.get("chosenOption") or {}).get("acceleratorClass")))
+            if entry is not None:
+                # Crash recovery: the decision is recorded, some pods are not there yet.
+                await self._create_gang(view, option_index, placement, entry, missing)
+            return 0
+        if all(ph == "Succeeded" for ph in phases.values()):
+            message = f"all {len(phases)} replicas succeeded"
+            desired = {
+                "phase": Phase.SUCCEEDED.value, "reason": Reason.SUCCEEDED.value,
+                "message": message, "finishedAt": now_rfc3339(),
+                "startedAt": status.get("startedAt") or now_rfc3339(),
+                "conditions": self._conditions(
+                    view, ConditionType.FINISHED, True, Reason.SUCCEEDED.value, message,
+                    ((ConditionType.RUNNING, False, Reason.SUCCEEDED.value, message),),
+                ),
+            }
+            await asyncio.to_thread(self.kube.event, view.body, "Normal", "Succeeded", message)
+            return await self._write_job(view.body, desired)
+        max_run = view.job.spec.max_run_seconds
+        if started and max_run is not None and _seconds_since(status["startedAt"], now) > max_run:
+            await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+            return await self._fail(view, Reason.MAX_RUN_TIME_EXCEEDED.value,
+                                    f"ran longer than spec.maxRunSeconds ({max_run} s)")
+        running = all(ph in ("Running", "Succeeded") for ph in phases.values())
+        if running and not started:
+            message = f"all {len(phases)} replicas are running"
+            desired = {
+                "phase": Phase.RUNNING.value, "reason": Reason.RUNNING.value, "message": message,
+                "startedAt": now_rfc3339(),
+                "conditions": self._conditions(
+                    view, ConditionType.RUNNING, True, Reason.RUNNING.value, message
+                ),
+            }
+            return await self._write_job(view.body, desired)
+        if not running and not started and (
+            _seconds_since(status.get("admittedAt"), now) > self.settings.gang_start_timeout
+        ):
+            return await self._requeue(view, "the gang did not start in time")
+        return 0
+
+    async def _requeue(self, view: JobView, why: str) -> int:
+        await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+        self.not_before[view.key] = time.time() + self.settings.requeue_backoff
+        message = f"{why}; released and requeued"
+        desired = {
+            "phase": Phase.QUEUED.value, "reason": "GangStartTimeout", "message": message,
+            "chosenOption": None, "placement": None, "admittedAt": None, "startedAt": None,
+            "restartCount": view.attempt + 1,
+            "conditions": self._conditions(
+                view, ConditionType.ADMITTED, False, "GangStartTimeout", message
+            ),
+        }
+        return await self._write_job(view.body, desired)
+
+    async def _restart_or_fail(self, view: JobView, why: str) -> int:
+        await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+        limit = view.job.spec.restart_limit
+        limit = 3 if limit is None else limit
+        if view.job.spec.restart_policy == "OnFailure" and view.attempt < limit:
+            message = f"{why}; restarting the whole gang (restart {view.attempt + 1} of {limit})"
+            desired = {
+                "phase": Phase.QUEUED.value, "reason": "Restarting", "message": message,
+                "chosenOption": None, "placement": None, "admittedAt": None, "startedAt": None,
+                "restartCount": view.attempt + 1,
+                "conditions": self._conditions(
+                    view, ConditionType.RUNNING, False, "Restarting", message,
+                    ((ConditionType.ADMITTED, False, "Restarting", message),),
+                ),
+            }
+            await asyncio.to_thread(self.kube.event, view.body, "Warning", "Restarting", message)
+            return await self._write_job(view.body, desired)
+        reason = (
+            Reason.RESTART_LIMIT_EXCEEDED.value
+            if view.job.spec.restart_policy == "OnFailure"
+            else Reason.FAILED.value
+        )
+        return await self._fail(view, reason, why)
+
+    async def _fail(self, view: JobView, reason: str, message: str) -> int:
+        desired = {
+            "phase": Phase.FAILED.value, "reason": reason, "message": message,
+            "finishedAt": now_rfc3339(),
+            "conditions": self._conditions(
+                view, ConditionType.FINISHED, True, reason, message,
+                ((ConditionType.RUNNING, False, reason, message),),
+            ),
+        }
+        await asyncio.to_thread(self.kube.event, view.body, "Warning", reason, message)
+        return await self._write_job(view.body, desired)
+
+    # --- derived status of quotas and classes ---------------------------------------------------
+    async def _quota_statuses(
+        self, snapshot: Snapshot, quotas: list[QuotaSpec], result: CycleResult
+    ) -> int:
+        writes = 0
+        pending_jobs: dict[str, int] = {}
+        for decision in result.waiting:
+            if decision.quota:
+                pending_jobs[decision.quota] = pending_jobs.get(decision.quota, 0) + 1
+        admitted_jobs: dict[str, int] = {}
+        for spec in quotas:
+            admitted_jobs[spec.name] = sum(
+                1 for key in self.inventory.admissions
+                if key.split("/", 1)[0] in spec.namespaces
+            )
+        for spec in quotas:
+            body = snapshot.of(Kind.COMPUTE_QUOTA).get(spec.name)
+            if body is None:
+                continue
+            book = result.quota_status(spec.name)
+            classes = sorted(
+                {c for r in (*book.used, *book.borrowed, *book.lent, *book.pending)
+                 if (c := class_of(r)) is not None} | set(spec.devices)
+            )
+            usage = []
+            for cls in classes:
+                resource = f"devices:{cls}"
+                usage.append({
+                    "acceleratorClass": cls,
+                    "used": -(-book.used.get(resource, 0) // 1000),
+                    "borrowed": -(-book.borrowed.get(resource, 0) // 1000),
+                    "lent": -(-book.lent.get(resource, 0) // 1000),
+                    "pending": -(-book.pending.get(resource, 0) // 1000),
+                })
+            tflops = result.book.compute_used_tflops(spec.name)
+            desired = {
+                "usage": usage,
+                "usedPFLOPS": round(float(tflops) / 1000, 6),
+                "admittedJobs": admitted_jobs.get(spec.name, 0),
+                "pendingJobs": pending_jobs.get(spec.name, 0),
+                "observedGeneration": body["metadata"].get("generation"),
+            }
+            if status_differs(body.get("status") or {}, desired):
+                written = await self.kube.apatch_status(
+                    "computequotas", spec.name, None, str(body["metadata"]["resourceVersion"]),
+                    desired,
+                )
+                writes += int(written)
+        return writes
+
+    async def _class_statuses(self, snapshot: Snapshot) -> int:
+        writes = 0
+        summary = self.inventory.state.capacity_summary()
+        for name, body in snapshot.of(Kind.ACCELERATOR_CLASS).items():
+            capacity = summary.get(name)
+            entry = self.inventory.catalogue.get(name)
+            if capacity is None or entry is None:
+                continue
+            desired = {
+                "nodes": capacity.nodes,
+                "devices": capacity.total_devices,
+                "allocatedDevices": -(-capacity.allocated_milli // 1000),
+                "capacityPFLOPS": round(capacity.total_devices * entry.device_class.tflops / 1000, 3),
+            }
+            if status_differs(body.get("status") or {}, desired):
+                written = await self.kube.apatch_status(
+                    "acceleratorclasses", name, None, str(body["metadata"]["resourceVersion"]),
+                    desired,
+                )
+                writes += int(written)
+        return writes

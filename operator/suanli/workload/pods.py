@@ -174,7 +174,7 @@ def _container(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
     resources = raw.get("resources") or {}
     container["resources"] = {
-        part: {k: v for k, v in (resources.get(part) or {}).items()
+        part: {k: str(v) for k, v in (resources.get(part) or {}).items()
                if k in ("cpu", "memory", "ephemeral-storage")}
         for part in ("requests", "limits")
     }
