@@ -65,6 +65,7 @@ setup(
             "mypy==2.4.1",
             "import-linter==2.16",
             "types-PyYAML",
+            "grafana-foundation-sdk==1769699379!11.6.0",
         ],
     },
     entry_points={
