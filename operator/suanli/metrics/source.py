@@ -38,6 +38,8 @@ def _require_non_negative(record: object, field_name: str) -> None:
 
 
 def _validate(record: object, labels: Sequence[str]) -> None:
+    # With postponed annotations, field.type is the annotation text: plain "float"/"int" fields
+    # are checked here; optional ones ("float | None") by the record itself.
     for field in fields(record):  # type: ignore[arg-type]
         if field.name in labels:
             _require_label(record, field.name)
@@ -193,7 +195,10 @@ class ClusterStateSource(Protocol):
     """A consistent read of the operator's cache, asked for at every scrape.
 
     Implementations return fresh immutable rows each call and must not block on the API server:
-    the cache is the source, and it mirrors the API server.
+    the cache is the source, and it mirrors the API server. At most one ``QuotaRow`` and
+    ``QueueRow`` per (quota, class) and one ``CapacityRow`` per class: a duplicate would expose
+    the same series twice, which Prometheus rejects. ``JobPhaseCount`` and ``MeteringRow``
+    duplicates are summed.
     """
 
     def quota_rows(self) -> Sequence[QuotaRow]: ...
