@@ -90,9 +90,16 @@ class AcceleratorClassSpec(ApiModel):
                     "fieldPath": ".topology.allowedDeviceCounts",
                 },
                 {
-                    "rule": "self.topology.groupSize <= self.devicesPerNode",
-                    "message": "spec.topology.groupSize must not exceed spec.devicesPerNode",
+                    "rule": "self.devicesPerNode % self.topology.groupSize == 0",
+                    "message": "spec.topology.groupSize must divide spec.devicesPerNode",
                     "fieldPath": ".topology.groupSize",
+                },
+                {
+                    "rule": "self.topology.allowedDeviceCounts.all(c, c <= self.topology.groupSize"
+                    " || c % self.topology.groupSize == 0)",
+                    "message": "spec.topology.allowedDeviceCounts: a count above groupSize must "
+                    "be a whole number of groups",
+                    "fieldPath": ".topology.allowedDeviceCounts",
                 },
                 {
                     "rule": "!has(self.topology.multiReplicaDeviceCount) || "
@@ -162,8 +169,18 @@ class AcceleratorClassSpec(ApiModel):
                 f"topology.allowedDeviceCounts {too_big} exceed devicesPerNode "
                 f"({self.devices_per_node})"
             )
-        if self.topology.group_size > self.devices_per_node:
-            raise ValueError("topology.groupSize must not exceed devicesPerNode")
+        group = self.topology.group_size
+        if self.devices_per_node % group:
+            raise ValueError(
+                f"topology.groupSize ({group}) must divide devicesPerNode ({self.devices_per_node})"
+            )
+        # The placement core builds a pod above one group from whole groups only.
+        straddling = [c for c in self.topology.allowed_device_counts if c > group and c % group]
+        if straddling:
+            raise ValueError(
+                f"topology.allowedDeviceCounts {straddling}: a count above groupSize ({group}) "
+                "must be a whole number of groups"
+            )
         return self
 
     def legal_counts_text(self) -> str:

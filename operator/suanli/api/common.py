@@ -65,16 +65,16 @@ def _parse_quantity(value: object) -> object:
     if isinstance(value, bool):
         raise ValueError("a quantity must be a number or a string such as '500m' or '64Gi'")
     if isinstance(value, int):
-        return value
+        return str(value)
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        return str(int(value))
     if isinstance(value, str) and _QUANTITY_RE.match(value):
         return value
     raise ValueError(f"{value!r} is not a Kubernetes quantity (examples: 4, '500m', '64Gi', '1.5')")
 
 
 Quantity = Annotated[
-    int | str,
+    str,
     BeforeValidator(_parse_quantity),
     WithJsonSchema(
         {
@@ -84,7 +84,8 @@ Quantity = Annotated[
         }
     ),
 ]
-"""A Kubernetes resource quantity (``4``, ``"500m"``, ``"64Gi"``), kept as written."""
+"""A Kubernetes resource quantity. YAML may say ``4`` or ``"64Gi"``; the model always holds a
+string (``"4"``), the form the Kubernetes client's Pod models insist on."""
 
 
 def _format_timestamp(moment: datetime) -> str:

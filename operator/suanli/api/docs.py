@@ -45,9 +45,10 @@ All three are in the `suanli` category: `kubectl get suanli -A` lists everything
   (plus CPU and memory, and optionally a budget in PFLOPS). Quotas in the same **cohort** lend
   idle nominal quota to each other within `lendingLimit` and borrow within `borrowingLimit`,
   as Kueue's ClusterQueues do. **A namespace may belong to at most one ComputeQuota; the
-  operator enforces this** (the later quota gets a `Conflict` condition and is not used for
-  that namespace). Status keeps usage per class and the accumulated metering of finished pods,
-  which survives operator restarts because it lives in status.
+  operator enforces this**: its quota book refuses a second claim with an error naming the
+  namespace and both quotas, rather than guessing which one to charge (the schema alone
+  cannot see across objects). Status keeps usage per class and the accumulated metering of
+  finished pods, which survives operator restarts because it lives in status.
 - A **TrainingJob** is a gang: `replicas` identical pods (at least `minReplicas` must start
   together) and an ordered list of accelerator options. The operator admits the job on the
   first option that fits its quota and the cluster, then creates the pods with that option's

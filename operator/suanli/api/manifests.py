@@ -14,7 +14,9 @@ runs helm and compares them, object by object.
 
 The RBAC is least privilege for what the operator does: it reads nodes, namespaces and
 priority classes; creates and deletes pods and headless services for the gangs it runs; writes
-status of the suanli kinds and events; and Kopf lists CRDs and uses its peering objects.
+status of the suanli kinds and events; and Kopf lists CRDs and uses its peering objects. It
+was checked by running the operator on the local control plane with this ServiceAccount's
+token: every 403 it hit became a rule here, nothing more.
 """
 
 from __future__ import annotations
@@ -116,8 +118,10 @@ def cluster_role() -> dict[str, Any]:
             ),
             # Pods get an ownerReference with blockOwnerDeletion to their TrainingJob.
             _rule([GROUP], ["trainingjobs/finalizers"], ["update"]),
-            _rule([""], ["pods"], [*READ, "create", "delete", "patch"]),
-            _rule([""], ["services"], [*READ, "create", "delete"]),
+            # A gang is pods plus a headless Service and a ConfigMap (rendezvous, rank table);
+            # a restart deletes the gang's pods by label in one deletecollection call.
+            _rule([""], ["pods"], [*READ, "create", "delete", "deletecollection", "patch"]),
+            _rule([""], ["services", "configmaps"], [*READ, "create", "delete"]),
             _rule([""], ["nodes", "namespaces"], READ),
             _rule(["scheduling.k8s.io"], ["priorityclasses"], READ),
             _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),

@@ -206,8 +206,9 @@ DEFAULT_CATALOGUE: tuple[AcceleratorClass, ...] = (
             # L40S data sheet: BF16/FP16 Tensor Core 362.05 TFLOPS dense (733 with sparsity).
             compute_tflops=362.05,
             # No NVLink on L40S: GPUs talk over PCIe; a group of 4 is one CPU socket's PCIe
-            # switch on common 2-socket 8-GPU servers (typical layout, not a vendor rule).
-            topology=Topology(group_size=4, allowed_device_counts=[1, 2, 3, 4, 5, 6, 7, 8]),
+            # switch on common 2-socket 8-GPU servers (typical layout, not a vendor rule). suanli
+            # policy: up to 4 inside one socket, or the whole server, never straddling halves.
+            topology=Topology(group_size=4, allowed_device_counts=[1, 2, 3, 4, 8]),
             sharing=Sharing(fractional=True),
         ),
     ),

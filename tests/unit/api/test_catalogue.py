@@ -77,3 +77,12 @@ def test_generated_catalogue_yaml_matches_the_python_data() -> None:
     for entry in DEFAULT_CATALOGUE:
         path = REPO_ROOT / "deploy" / "catalogue" / f"{entry.metadata.name}.yaml"
         assert AcceleratorClass.model_validate(yaml.safe_load(path.read_text())) == entry
+
+
+def test_the_placement_core_accepts_every_catalogue_entry() -> None:
+    """The schema's topology rules and the placement core's DeviceClass rules agree."""
+    from suanli.controller.convert import device_class
+
+    for entry in DEFAULT_CATALOGUE:
+        converted = device_class(entry)
+        assert converted.allowed_counts == tuple(sorted(entry.spec.topology.allowed_device_counts))

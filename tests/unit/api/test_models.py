@@ -186,7 +186,19 @@ def test_quota_defaults_and_quantities() -> None:
     quota = ComputeQuota.model_validate(quota_dict(cpu=512, memory="4Ti"))
     assert quota.spec.fair_share_weight == 1
     assert quota.spec.preemption.within_quota == "Never"
-    assert quota.spec.cpu == 512 and quota.spec.memory == "4Ti"
+    assert quota.spec.cpu == "512" and quota.spec.memory == "4Ti"
+
+
+def test_quantities_become_strings_so_pods_built_from_them_are_valid() -> None:
+    raw = job_dict()
+    raw["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "requests": {"cpu": 64, "memory": "512Gi"},
+        "limits": {"cpu": 64.0},
+    }
+    resources = TrainingJob.model_validate(raw).spec.template.spec.containers[0].resources
+    assert resources is not None
+    assert resources.requests == {"cpu": "64", "memory": "512Gi"}
+    assert resources.limits == {"cpu": "64"}
 
 
 @pytest.mark.parametrize(
@@ -264,6 +276,11 @@ def accelerator_dict(**spec: Any) -> dict[str, Any]:
             "multiReplicaDeviceCount must be one of",
         ),
         ({"topology": {"groupSize": 4, "allowedDeviceCounts": [1, 1]}}, "must not repeat"),
+        (
+            {"topology": {"groupSize": 4, "allowedDeviceCounts": [1, 2, 4, 6]}},
+            "whole number of groups",
+        ),
+        ({"topology": {"groupSize": 3, "allowedDeviceCounts": [1, 3]}}, "must divide"),
         ({"topology": {"groupSize": 4, "allowedDeviceCounts": [0, 1]}}, "allowedDeviceCounts"),
     ],
 )
