@@ -48,6 +48,7 @@ class Param:
 
     expression: str
     default: str | int | bool
+    description: str = ""
 
     @property
     def values_path(self) -> tuple[str, ...] | None:
@@ -65,14 +66,23 @@ class Text:
 
 
 NAMESPACE = Param(".Release.Namespace", DEFAULT_NAMESPACE)
-IMAGE_REPO = Param(".Values.image.repository", IMAGE_REPOSITORY)
-IMAGE_TAG = Param(".Values.image.tag", __version__)
-PULL_POLICY = Param(".Values.image.pullPolicy", "IfNotPresent")
-CPU_REQUEST = Param(".Values.resources.requests.cpu", "100m")
-MEMORY_REQUEST = Param(".Values.resources.requests.memory", "256Mi")
-MEMORY_LIMIT = Param(".Values.resources.limits.memory", "1Gi")
-PEERING_PRIORITY = Param(".Values.peering.priority", 100)
-INSTALL_CATALOGUE = Param(".Values.catalogue.install", True)
+IMAGE_REPO = Param(".Values.image.repository", IMAGE_REPOSITORY, "Operator image repository.")
+IMAGE_TAG = Param(".Values.image.tag", __version__, "Operator image tag.")
+PULL_POLICY = Param(".Values.image.pullPolicy", "IfNotPresent", "Image pull policy.")
+CPU_REQUEST = Param(".Values.resources.requests.cpu", "100m", "Operator CPU request.")
+MEMORY_REQUEST = Param(".Values.resources.requests.memory", "256Mi", "Operator memory request.")
+MEMORY_LIMIT = Param(".Values.resources.limits.memory", "1Gi", "Operator memory limit.")
+PEERING_PRIORITY = Param(
+    ".Values.peering.priority",
+    100,
+    "Kopf peering priority: of several operator instances, the highest one works.",
+)
+INSTALL_CATALOGUE = Param(
+    ".Values.catalogue.install",
+    True,
+    "Install the default AcceleratorClass catalogue (Ascend 910A/910B/310P, NVIDIA "
+    "A100/H100/H800/H20/L40S).",
+)
 
 LABELS = {
     "app.kubernetes.io/name": "suanli",
