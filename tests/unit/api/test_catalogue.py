@@ -86,3 +86,18 @@ def test_the_placement_core_accepts_every_catalogue_entry() -> None:
     for entry in DEFAULT_CATALOGUE:
         converted = device_class(entry)
         assert converted.allowed_counts == tuple(sorted(entry.spec.topology.allowed_device_counts))
+
+
+def test_each_fake_node_model_of_the_local_centre_is_exactly_one_catalogue_class() -> None:
+    """`make dev`'s fake nodes carry real device-plugin labels; the catalogue must claim them."""
+    from suanli.localcluster.fakenodes import MODELS
+
+    for model in MODELS.values():
+        matching = [
+            entry.metadata.name
+            for entry in DEFAULT_CATALOGUE
+            if entry.spec.resource_name == model.resource
+            and all(model.labels.get(k) == v for k, v in entry.spec.node_labels.items())
+        ]
+        assert matching == [model.kind], (model.kind, matching)
+        assert by_name()[model.kind].spec.devices_per_node == model.devices
