@@ -6,9 +6,15 @@ Kubernetes release and would make the CRD larger than the fields suanli actually
 nothing, typos in container names or images pass silently and CEL cannot see the containers.
 
 So the parts the operator reads or rewrites (containers, their image, command, env, resources,
-volume mounts, node selector, tolerations) are typed; the large unions the operator only copies
-into the pod it creates (volume sources, affinity, security contexts, probes, env valueFrom) keep
-their unknown fields, each with a comment saying why.
+volume mounts) are typed; the large unions it only copies into the pods (volume sources,
+security contexts, probes, env valueFrom) keep their unknown fields, each with a comment saying
+why. Fields the pod builder never copies (nodeSelector, affinity, schedulerName...) are not in
+the schema at all, so the API server refuses them by name instead of suanli ignoring them.
+
+Tenants share nodes, so the pod builder (``suanli.workload.pods``) takes template fields through
+an allow-list and refuses privileged ones with the ``ForbiddenPodField`` reason. The
+descriptions below say which values are allowed; a unit test keeps them in step with the
+builder's lists.
 """
 
 from __future__ import annotations
@@ -20,6 +26,37 @@ from pydantic import ConfigDict, Field
 from .common import DNS_LABEL_PATTERN, ApiModel, Quantity
 
 _PRESERVE: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+
+# The allow-lists of suanli.workload.pods, repeated for the descriptions (a unit test compares).
+ALLOWED_VOLUME_SOURCES = (
+    "emptyDir",
+    "configMap",
+    "secret",
+    "persistentVolumeClaim",
+    "downwardAPI",
+    "projected",
+    "ephemeral",
+    "csi",
+    "nfs",
+)
+ALLOWED_POD_SECURITY = (
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "fsGroup",
+    "fsGroupChangePolicy",
+    "supplementalGroups",
+    "seccompProfile",
+)
+ALLOWED_CONTAINER_SECURITY = (
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "readOnlyRootFilesystem",
+    "seccompProfile",
+)
+ALLOWED_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+FORBIDDEN = "refused with the ForbiddenPodField reason"
 
 
 class EnvVar(ApiModel):
@@ -44,17 +81,23 @@ ENV_LIST_EXTRA: dict[str, Any] = {
 
 
 class ResourceRequirements(ApiModel):
-    """CPU, memory and other resources for one container.
+    """CPU, memory and ephemeral storage for one container.
 
-    Leave accelerator resources (huawei.com/..., nvidia.com/...) out: suanli adds them from the
-    chosen accelerator option when it creates the pods.
+    Accelerators (huawei.com/..., nvidia.com/...) are not requested here: suanli adds them from
+    the chosen accelerator option when it creates the pods.
     """
 
     requests: dict[str, Quantity] | None = Field(
-        default=None, description="Minimum resources, for example cpu: 16, memory: 128Gi."
+        default=None,
+        description="Minimum resources, for example cpu: 16, memory: 128Gi. Only "
+        + ", ".join(ALLOWED_CONTAINER_RESOURCES)
+        + " reach the pod.",
     )
     limits: dict[str, Quantity] | None = Field(
-        default=None, description="Maximum resources the container may use."
+        default=None,
+        description="Maximum resources: "
+        + ", ".join(ALLOWED_CONTAINER_RESOURCES)
+        + f"; anything else (accelerators included) is {FORBIDDEN}.",
     )
 
 
@@ -84,7 +127,8 @@ class Container(ApiModel):
     image: str | None = Field(
         default=None,
         min_length=1,
-        description="Container image. An accelerator option's image, when set, replaces it.",
+        description="Container image. An accelerator option's image, when set, replaces the "
+        "first container's.",
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
         default=None, description="When to pull the image."
@@ -94,7 +138,8 @@ class Container(ApiModel):
     working_dir: str | None = Field(default=None, description="Working directory.")
     env: list[EnvVar] | None = Field(
         default=None,
-        description="Environment variables. An accelerator option's env is appended to these.",
+        description="Environment variables. suanli appends the rendezvous variables and the "
+        "chosen accelerator option's env; on a name clash those win.",
         json_schema_extra=ENV_LIST_EXTRA,
     )
     resources: ResourceRequirements | None = Field(
@@ -102,11 +147,14 @@ class Container(ApiModel):
     )
     volume_mounts: list[VolumeMount] | None = Field(default=None, description="Volume mounts.")
     ports: list[ContainerPort] | None = Field(default=None, description="Ports.")
-    # Security contexts and probes are large, version-dependent structs that suanli never reads;
-    # they are copied into the pod and validated there.
+    # Security contexts and probes are large, version-dependent structs; the pod builder filters
+    # security contexts through its allow-list and copies probes as they are.
     security_context: dict[str, Any] | None = Field(
         default=None,
-        description="Container security context, as in a Pod.",
+        description="Container security context. Allowed: "
+        + ", ".join(ALLOWED_CONTAINER_SECURITY)
+        + f" (privileged and allowPrivilegeEscalation only as false); anything else is "
+        f"{FORBIDDEN}.",
         json_schema_extra=_PRESERVE,
     )
     liveness_probe: dict[str, Any] | None = Field(
@@ -120,8 +168,8 @@ class Container(ApiModel):
 class Volume(ApiModel):
     """A volume for the pods. Only the name is typed; the source is copied as written.
 
-    A volume source is a union of about thirty kinds (persistentVolumeClaim, configMap, hostPath,
-    emptyDir, csi...). suanli never interprets it, and the API server validates it on the pods.
+    A volume source is a union of about thirty kinds. suanli does not interpret the allowed ones
+    (the API server validates them on the pods) and refuses the others, hostPath among them.
     """
 
     model_config = ConfigDict(extra="allow", json_schema_extra=_PRESERVE)
@@ -131,66 +179,59 @@ class Volume(ApiModel):
     )
 
 
-class Toleration(ApiModel):
-    """A toleration for node taints."""
-
-    key: str | None = Field(default=None, description="Taint key; empty matches every key.")
-    operator: Literal["Exists", "Equal"] | None = Field(default=None, description="Operator.")
-    value: str | None = Field(default=None, description="Taint value.")
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
-        default=None, description="Taint effect to tolerate; empty matches every effect."
-    )
-    toleration_seconds: int | None = Field(default=None, description="For NoExecute taints.")
+_BY_NAME: dict[str, Any] = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
 
 
 class PodSpec(ApiModel):
-    """The pod spec each replica runs. suanli sets nodeName and accelerator resources itself."""
+    """The pod spec each replica runs. suanli sets node, devices, service account and
+    tolerations itself."""
 
     containers: list[Container] = Field(
         min_length=1,
         max_length=16,
         description="Containers of each pod; the first one gets the accelerator devices.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        json_schema_extra=_BY_NAME,
     )
     init_containers: list[Container] | None = Field(
         default=None,
         max_length=16,
         description="Init containers, as in a Pod.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        json_schema_extra=_BY_NAME,
     )
     volumes: list[Volume] | None = Field(
         default=None,
-        description="Volumes; each keeps its source (persistentVolumeClaim, configMap, ...) "
-        "as written.",
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["name"],
-        },
+        description="Volumes, each with one source: "
+        + ", ".join(ALLOWED_VOLUME_SOURCES)
+        + f". Any other source (hostPath...) is {FORBIDDEN}.",
+        json_schema_extra=_BY_NAME,
     )
-    node_selector: dict[str, str] | None = Field(
-        default=None, description="Extra node labels every pod's node must carry."
-    )
-    tolerations: list[Toleration] | None = Field(default=None, description="Tolerations.")
-    # Affinity is three nested selector languages; suanli chooses nodes itself and copies any
-    # affinity given here into the pods only as a further constraint.
-    affinity: dict[str, Any] | None = Field(
-        default=None, description="Extra affinity rules, as in a Pod.", json_schema_extra=_PRESERVE
-    )
-    service_account_name: str | None = Field(default=None, description="Service account.")
     image_pull_secrets: list[dict[str, str]] | None = Field(
         default=None, description="Secrets for pulling images: [{name: ...}]."
     )
     security_context: dict[str, Any] | None = Field(
-        default=None, description="Pod security context, as in a Pod.", json_schema_extra=_PRESERVE
+        default=None,
+        description="Pod security context. Allowed: "
+        + ", ".join(ALLOWED_POD_SECURITY)
+        + f"; anything else is {FORBIDDEN}.",
+        json_schema_extra=_PRESERVE,
     )
     termination_grace_period_seconds: int | None = Field(
         default=None, ge=0, description="Seconds to wait after SIGTERM."
     )
-    host_network: bool | None = Field(
-        default=None, description="Use the node's network namespace (RDMA setups often do)."
+    # The next three are accepted only so that the operator, not a schema error, explains the
+    # multi-tenant rule (the ForbiddenPodField condition names the field and says why).
+    service_account_name: str | None = Field(
+        default=None,
+        description="Pods always run as the namespace's default service account; any other "
+        f"value is {FORBIDDEN}.",
     )
-    scheduler_name: str | None = Field(
-        default=None, description="Ignored: suanli binds the pods it creates itself."
+    tolerations: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Not for tenants: tolerations come from the AcceleratorClass; a job that "
+        f"sets any is {FORBIDDEN}.",
+    )
+    host_network: bool | None = Field(
+        default=None, description=f"Not for tenants: true is {FORBIDDEN}."
     )
 
 

@@ -64,6 +64,11 @@ class Reason(StrEnum):
     SUSPENDED = "Suspended"
     MAX_RUN_TIME_EXCEEDED = "MaxRunTimeExceeded"
     RESTART_LIMIT_EXCEEDED = "RestartLimitExceeded"
+    FORBIDDEN_POD_FIELD = "ForbiddenPodField"
+    VALID = "Valid"
+    RESTARTING = "Restarting"
+    GANG_START_TIMEOUT = "GangStartTimeout"
+    APPLY_FAILED = "ApplyFailed"
 
 
 class AcceleratorOption(ApiModel):

@@ -298,3 +298,42 @@ def test_wrong_kind_or_api_version_is_refused() -> None:
     raw["apiVersion"] = "suanli.io/v1"
     with pytest.raises(ValidationError, match="apiVersion"):
         AcceleratorClass.model_validate(raw)
+
+
+def test_template_descriptions_state_the_pod_builders_allow_lists() -> None:
+    """What `kubectl explain` tells tenants is what the pod builder actually lets through."""
+    from suanli.api import podtemplate
+    from suanli.workload import pods
+
+    assert set(podtemplate.ALLOWED_VOLUME_SOURCES) == set(pods.SAFE_VOLUME_SOURCES)
+    assert set(podtemplate.ALLOWED_POD_SECURITY) == set(pods.SAFE_POD_SECURITY)
+    assert set(podtemplate.ALLOWED_CONTAINER_SECURITY) == set(pods.SAFE_CONTAINER_SECURITY)
+    container_fields = {field.alias for field in podtemplate.Container.model_fields.values()} - {
+        "securityContext",
+        "resources",
+    }
+    assert container_fields == set(pods.CONTAINER_FIELDS)
+
+
+def test_template_fields_suanli_would_ignore_are_refused() -> None:
+    for field, value in (
+        ("nodeSelector", {"a": "b"}),
+        ("affinity", {}),
+        ("schedulerName", "x"),
+        ("hostPID", True),
+    ):
+        raw = job_dict()
+        raw["spec"]["template"]["spec"][field] = value
+        with pytest.raises(ValidationError) as caught:
+            TrainingJob.model_validate(raw)
+        assert f"spec.template.spec.{field}" in error_locations(caught.value)
+
+
+def test_forbidden_but_explained_fields_reach_the_operator() -> None:
+    """hostNetwork and hostPath pass the schema so the operator can name them in its verdict."""
+    raw = job_dict()
+    raw["spec"]["template"]["spec"]["hostNetwork"] = True
+    raw["spec"]["template"]["spec"]["volumes"] = [{"name": "root", "hostPath": {"path": "/"}}]
+    dumped = TrainingJob.model_validate(raw).model_dump(by_alias=True, exclude_none=True)
+    assert dumped["spec"]["template"]["spec"]["volumes"][0]["hostPath"] == {"path": "/"}
+    assert dumped["spec"]["template"]["spec"]["hostNetwork"] is True
