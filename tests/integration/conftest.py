@@ -30,9 +30,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         local.down()
 
 
+OPERATOR_ARGS = ("--standalone", "--gang-start-timeout=30", "--requeue-backoff=1")
+
+
 @pytest.fixture(scope="session")
 def operator(cluster: LocalCluster) -> Iterator[dict[str, int]]:
-    ports = start_operator(cluster)
+    ports = start_operator(cluster, OPERATOR_ARGS)
     try:
         yield ports
     finally:
@@ -79,3 +82,110 @@ def wait_for(
 
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+class Tenants:
+    """Creates tenant namespaces with their ComputeQuota; removes them (and their jobs) after."""
+
+    def __init__(self, kubectl: Kubectl) -> None:
+        self.kubectl = kubectl
+        self.created: list[str] = []
+
+    def add(self, name: str, resources: list[dict[str, Any]], **spec: Any) -> str:
+        code, output = self.kubectl.apply(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        )
+        assert code == 0, output
+        self.kubectl.cluster.wait_for_default_service_account(name)
+        quota = {
+            "apiVersion": "suanli.io/v1alpha1",
+            "kind": "ComputeQuota",
+            "metadata": {"name": name},
+            "spec": {"namespaces": [name], "resources": resources, **spec},
+        }
+        code, output = self.kubectl.apply(quota)
+        assert code == 0, output
+        self.created.append(name)
+        return name
+
+    def cleanup(self) -> None:
+        for name in self.created:
+            self.kubectl.cluster.kubectl(
+                "delete", "trainingjobs", "--all", "-n", name, "--wait=true", "--timeout=60s",
+                check=False,
+            )
+            self.kubectl.cluster.kubectl(
+                "delete", "computequota", name, "--ignore-not-found", check=False
+            )
+            self.kubectl.cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+        wait_for(
+            "the tenants' pods to be gone",
+            lambda: not [
+                p for p in self.kubectl.get("pods", "-A")["items"]
+                if p["metadata"]["namespace"] in self.created
+            ],
+            timeout=60,
+        )
+
+
+@pytest.fixture
+def tenants(kubectl: Kubectl, operator: dict[str, int]) -> Iterator[Tenants]:
+    registry = Tenants(kubectl)
+    try:
+        yield registry
+    finally:
+        registry.cleanup()
+
+
+def job_manifest(
+    name: str,
+    namespace: str,
+    options: list[dict[str, Any]],
+    replicas: int = 1,
+    duration: str | None = None,
+    exit_code: int | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    annotations = {}
+    if duration is not None:
+        annotations["suanli.io/fake-duration"] = duration
+    if exit_code is not None:
+        annotations["suanli.io/fake-exit-code"] = str(exit_code)
+    return {
+        "apiVersion": "suanli.io/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "accelerators": options,
+            "template": {
+                "metadata": {"annotations": annotations},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "trainer",
+                            "image": "example.invalid/train:1",
+                            "resources": {"requests": {"cpu": "8", "memory": "64Gi"}},
+                        }
+                    ]
+                },
+            },
+            **spec,
+        },
+    }
+
+
+def job_status(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
+    status: dict[str, Any] = kubectl.get("trainingjob", name, "-n", namespace).get("status") or {}
+    return status
+
+
+def wait_for_phase(
+    kubectl: Kubectl, namespace: str, name: str, phase: str, timeout: float = 60
+) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        status = job_status(kubectl, namespace, name)
+        return status if status.get("phase") == phase else None
+
+    result: dict[str, Any] = wait_for(f"{namespace}/{name} to be {phase}", probe, timeout)
+    return result

@@ -13,7 +13,8 @@ import sys
 import kopf
 from prometheus_client import start_http_server
 
-import suanli.controller.handlers  # noqa: F401  (registers the handlers)
+from suanli.controller import handlers  # registers the Kopf handlers on import
+from suanli.controller.loop import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,11 +24,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bind-address", default="0.0.0.0")
     parser.add_argument("--standalone", action="store_true", help="no peering (single replica)")
     parser.add_argument("--priority", type=int, default=0, help="peering priority")
+    parser.add_argument(
+        "--gang-start-timeout", type=float, default=300.0,
+        help="seconds an admitted gang may take until all its pods run, else it is requeued",
+    )
+    parser.add_argument(
+        "--requeue-backoff", type=float, default=10.0,
+        help="seconds a requeued job waits before it is considered again",
+    )
+    parser.add_argument("--max-overtakes", type=int, default=8)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handlers.SETTINGS = Settings(
+        gang_start_timeout=args.gang_start_timeout,
+        requeue_backoff=args.requeue_backoff,
+        max_overtakes=args.max_overtakes,
     )
     # Kopf logs every handler run at INFO; our handlers only feed the cache.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -17,11 +17,12 @@ from suanli.api import GROUP, VERSION
 from suanli.constants import KOPF_PREFIX
 from suanli.controller.cache import Kind
 from suanli.controller.kube import Kube
-from suanli.controller.loop import Controller
+from suanli.controller.loop import Controller, Settings
 
 log = logging.getLogger("suanli.handlers")
 
 FINALIZER = "suanli.io/finalizer"
+SETTINGS = Settings()  # replaced from the command line before Kopf starts
 
 
 @kopf.on.startup()
@@ -36,7 +37,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
-    controller = Controller(await asyncio.to_thread(Kube))
+    controller = Controller(await asyncio.to_thread(Kube), SETTINGS)
     memo["controller"] = controller
     memo["loop"] = asyncio.create_task(controller.run(), name="suanli-loop")
     log.info("suanli operator configured")

@@ -173,12 +173,9 @@ class Inventory:
             record = node_record(body, self.catalogue)
             wanted[record.name] = record
         for name in [n for n in self.nodes if n not in wanted]:
+            self._forget_node(name)
             self.state.remove_node(name)
             del self.nodes[name]
-            self.foreign = {k: c for k, c in self.foreign.items() if c.node != name}
-            self.admissions = {
-                k: v for k, v in self.admissions.items() if all(r[0] != name for r in v[1])
-            }
         for name, record in wanted.items():
             current = self.nodes.get(name)
             if current == record:
@@ -196,14 +193,31 @@ class Inventory:
                 except ValueError:
                     # Device class or count changed under allocated devices: start over.
                     log.warning("node %s changed its devices; rebuilding its bindings", name)
+                    self._forget_node(name)
                     self.state.remove_node(name)
                     self.state.add_node(name, *args)
-                    self.foreign = {k: c for k, c in self.foreign.items() if c.node != name}
-                    self.admissions = {
-                        k: v for k, v in self.admissions.items()
-                        if all(r[0] != name for r in v[1])
-                    }
             self.nodes[name] = record
+
+    def _forget_node(self, name: str) -> None:
+        """Release everything bound to a node that goes away, whole gangs included: a gang with
+        one replica there is released everywhere (its job restarts as a whole)."""
+        for key, signature in list(self.admissions.items()):
+            if any(node == name for node, _ in signature[1]):
+                release_job(self, key, signature)
+        for key in [k for k, c in self.foreign.items() if c.node == name]:
+            self.state.release(key)
+            del self.foreign[key]
+
+    def forget_gang(self, key: str) -> None:
+        """Make sure nothing of job ``key`` is assumed in the state before it is placed again."""
+        signature = self.admissions.get(key)
+        if signature is not None:
+            release_job(self, key, signature)
+            return
+        try:
+            self.state.release_gang(key)
+        except KeyError:
+            pass
 
     def sync_foreign_pods(self, pods: Mapping[str, Mapping[str, Any]]) -> None:
         resources = [entry.resource_name for entry in self.catalogue.values()]

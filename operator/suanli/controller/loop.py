@@ -46,7 +46,15 @@ from suanli.controller.translate import (
     quota_spec,
     recorded_admission,
 )
-from suanli.scheduling.cycle import Admit, CycleResult, Preempt, Wait, rollback_admission, run_cycle
+from suanli.scheduling.cycle import (
+    Admit,
+    CycleConfig,
+    CycleResult,
+    Preempt,
+    Wait,
+    rollback_admission,
+    run_cycle,
+)
 from suanli.scheduling.model import Admission, JobRequest, QuotaSpec
 from suanli.scheduling.quota import class_of
 from suanli.workload.pods import GangSpec, ReplicaSlot, build_gang, build_service
@@ -121,6 +129,7 @@ class Controller:
         self.not_before: dict[str, float] = {}
         self.cycles = 0
         self.last_result: CycleResult | None = None
+        self.warned: set[str] = set()
 
     async def run(self) -> None:
         while True:
@@ -171,6 +180,8 @@ class Controller:
                 if self.not_before.get(view.key, 0) > now:
                     continue
                 pending.append(view.request)
+        for request in pending:
+            self.inventory.forget_gang(request.key)
         conflicts = sync_admissions(self.inventory, admitted)
         for key in conflicts:
             log.error("job %s: recorded placement conflicts with the cluster", key)
@@ -182,6 +193,7 @@ class Controller:
             [entry.device_class for entry in catalogue.values()],
             self.inventory.state,
             overtaken=self.overtaken,
+            config=CycleConfig(max_overtakes=self.settings.max_overtakes),
         )
         self.overtaken = result.overtaken
         self.last_result = result
@@ -217,8 +229,13 @@ class Controller:
             try:
                 entries[name] = catalogue_entry(AcceleratorClass.model_validate(body))
             except (ValidationError, ValueError) as exc:
-                log.warning("AcceleratorClass %s ignored: %s", name, exc)
+                self._warn_once(f"AcceleratorClass {name} ignored: {exc}")
         return entries
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self.warned:
+            self.warned.add(message)
+            log.warning("%s", message)
 
     def _quotas(self, snapshot: Snapshot) -> list[QuotaSpec]:
         quotas, claimed = [], {}
@@ -226,12 +243,14 @@ class Controller:
             try:
                 spec = quota_spec(ComputeQuota.model_validate(body))
             except (ValidationError, ValueError) as exc:
-                log.warning("ComputeQuota %s ignored: %s", name, exc)
+                self._warn_once(f"ComputeQuota {name} ignored: {exc}")
                 continue
             taken = sorted(ns for ns in spec.namespaces if ns in claimed)
             if taken:
-                log.warning("ComputeQuota %s ignored: namespaces %s already served by %s",
-                            name, taken, [claimed[ns] for ns in taken])
+                self._warn_once(
+                    f"ComputeQuota {name} ignored: namespaces {taken} are already served by "
+                    f"{sorted({claimed[ns] for ns in taken})}"
+                )
                 continue
             claimed.update({ns: name for ns in spec.namespaces})
             quotas.append(spec)

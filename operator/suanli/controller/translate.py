@@ -109,7 +109,6 @@ def job_request(job: TrainingJob, body: Mapping[str, Any]) -> JobRequest:
     if topology is not None:
         mode = TopologyMode(topology.mode.lower())
         level = TopologyLevel.SUPER_NODE if topology.level == "superNode" else TopologyLevel.RACK
-    selector = dict(job.spec.template.spec.node_selector or {})
     return JobRequest(
         namespace=str(body["metadata"]["namespace"]),
         name=str(body["metadata"]["name"]),
@@ -119,7 +118,6 @@ def job_request(job: TrainingJob, body: Mapping[str, Any]) -> JobRequest:
         min_replicas=job.spec.min_replicas,
         topology=mode,
         topology_level=level,
-        node_selector=selector,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from suanli.localcluster.cluster import (
@@ -24,28 +25,33 @@ from suanli.localcluster.cluster import (
 DEV_DIR = DEFAULT_CACHE / "dev"
 
 
-def _operator_argv(metrics_port: int, health_port: int) -> list[str]:
+def _operator_argv(metrics_port: int, health_port: int, extra: Sequence[str]) -> list[str]:
     return [
         sys.executable,
         "-m",
         "suanli.controller",
         f"--metrics-port={metrics_port}",
         f"--health-port={health_port}",
+        "--bind-address=127.0.0.1",
+        *extra,
     ]
 
 
-def start_operator(cluster: LocalCluster) -> dict[str, int]:
+def start_operator(
+    cluster: LocalCluster, extra_args: Sequence[str] = (), name: str = "operator"
+) -> dict[str, int]:
+    """Start the operator as a real process against the cluster; wait until it is healthy."""
     ports = {"metrics": free_port(), "health": free_port()}
     cluster.start_process(
-        "operator",
-        _operator_argv(ports["metrics"], ports["health"]),
+        name,
+        _operator_argv(ports["metrics"], ports["health"], extra_args),
         env={"KUBECONFIG": str(cluster.kubeconfig), "PYTHONUNBUFFERED": "1"},
         cwd=REPO_ROOT,
     )
     state = cluster.read_state()
     state["ports"].update({"operator_metrics": ports["metrics"], "operator_health": ports["health"]})
     cluster._write_state(state)
-    cluster._wait_http(f"http://127.0.0.1:{ports['health']}/healthz", "operator", timeout=60)
+    cluster._wait_http(f"http://127.0.0.1:{ports['health']}/healthz", name, timeout=60)
     return ports
 
 
