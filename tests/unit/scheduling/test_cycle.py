@@ -482,3 +482,49 @@ def test_job_both_pending_and_admitted_is_refused(new_state: StateFactory) -> No
     world.pending["team-a/j"] = world.admitted["team-a/j"].job
     with pytest.raises(SchedulingInputError, match="team-a/j is both pending and admitted"):
         world.cycle()
+
+
+def test_twenty_tenants_five_hundred_jobs_quota_holds_and_everyone_finishes(
+    new_state: StateFactory,
+) -> None:
+    import random
+
+    from suanli.scheduling.model import JobOption, ResourceQuota
+
+    rng = random.Random(20)
+    state = new_state()
+    add_nodes(state, ASCEND, 16)
+    add_nodes(state, H100, 16)
+    quotas = [
+        quota(
+            f"t{i}",
+            h100=ResourceQuota(6, borrowing_limit=8),
+            ascend=ResourceQuota(6, lending_limit=2),
+            cohort=f"floor-{i % 2}",
+            within=Within.LOWER_PRIORITY,
+            reclaim=ReclaimPolicy.LOWER_PRIORITY,
+        )
+        for i in range(20)
+    ]
+    world = World(state, quotas)
+    for n in range(500):
+        devices, replicas = rng.choice([(1, 1), (2, 1), (4, 1), (8, 1), (8, 2)])
+        options = (
+            JobOption("nvidia-h100", devices, replicas),
+            JobOption("ascend-910b", devices, replicas),
+        )
+        world.submit(job(f"t{rng.randrange(20)}/j{n}", *options, priority=rng.choice([0, 0, 1])))
+    finished: set[str] = set()
+    for _ in range(200):
+        result = world.cycle()
+        assert result.book.violations() == []
+        for waiting in result.waiting:
+            assert waiting.reason and waiting.message and waiting.position >= 1
+        for key in sorted(world.admitted):  # everything admitted so far runs one round
+            if key not in {a.job.key for a in result.admitted}:
+                world.finish(key)
+                finished.add(key)
+        if not world.pending and not world.admitted:
+            break
+    assert not world.pending
+    assert len(finished) == 500
