@@ -89,6 +89,11 @@ class Preempt:
     quota: str
     victims: tuple[Victim, ...]
 
+    @property
+    def reason(self) -> str:
+        """``InQuotaPriority``, ``CohortReclaim``, or both joined by a comma."""
+        return ",".join(sorted({victim.kind.value for victim in self.victims}))
+
 
 Decision = Admit | Wait | Preempt
 
@@ -243,6 +248,7 @@ class _Cycle:
         self.quota_reservations: dict[tuple[str, str], str] = {}  # (quota, class) -> job
         self.protected: set[str] = set()
         self.quotas_with_head: set[str] = set()
+        self.quotas_that_preempted: set[str] = set()
         self.pending_demand: dict[str, list[dict[str, int]]] = {}
         self.total_devices = {
             name: summary.total_devices for name, summary in state.capacity_summary().items()
@@ -306,7 +312,14 @@ class _Cycle:
             self.starving.append(head)
             if self.overtaken[job.key] >= self.config.max_overtakes:
                 self._reserve(head)
-        if self.config.preemption and (attempt.unschedulable or attempt.quota_exceeded):
+        # like Kueue, only the first waiting job of a quota (its highest priority) may preempt:
+        # one search per quota per cycle, and no lower-priority job evicts on its behalf
+        may_preempt = quota not in self.quotas_that_preempted and (
+            attempt.unschedulable or attempt.quota_exceeded
+        )
+        if may_preempt:
+            self.quotas_that_preempted.add(quota)
+        if self.config.preemption and may_preempt:
             plan = self._preempt(quota, job)
             if plan is not None:
                 self.decisions.append(Preempt(job, plan.option_index, quota, plan.victims))

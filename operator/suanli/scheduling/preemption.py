@@ -195,9 +195,16 @@ def find_victims(
     trial = _Trial(book, state)
     kinds: dict[str, tuple[str, PreemptionKind]] = {}
     try:
-        sufficient = trial.fits(job, option, quota)
-        if sufficient:
+        if trial.fits(job, option, quota):
             return None  # nothing to evict: the caller should simply admit
+        # one placement attempt rules out the common hopeless case before the greedy pass
+        for admission, _, _ in candidates:
+            trial.remove(admission)
+        hopeless = not trial.fits(job, option, quota)
+        trial.restore_all()
+        if hopeless:
+            return None
+        sufficient = False
         for admission, owner, kind in candidates:
             if kind is PreemptionKind.RECLAIM and not _borrowing(book, owner, resource):
                 continue  # that quota no longer borrows this class: evicting it reclaims nothing

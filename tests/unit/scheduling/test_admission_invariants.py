@@ -291,7 +291,7 @@ def summary(result: CycleResult) -> list[tuple[str, str, object]]:
 
 
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=60,
     stateful_step_count=25,
     derandomize=True,
     deadline=None,

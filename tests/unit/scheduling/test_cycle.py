@@ -163,6 +163,7 @@ def test_cohort_borrowing_then_reclaim_by_the_lender(new_state: StateFactory) ->
     assert preempt.job.key == "team-b/mine"
     assert [v.admission.job.key for v in preempt.victims] == ["team-a/big"]
     assert preempt.victims[0].kind is PreemptionKind.RECLAIM
+    assert preempt.reason == "CohortReclaim"
     assert "lender reclaimed it for team-b/mine" in preempt.victims[0].message
     assert wait_of(result, "team-b/mine").reason is WaitReason.PREEMPTING
 
