@@ -18,6 +18,7 @@ from libc.string cimport memcpy, memset
 
 from suanli.placement.mix import MixTable, RecentMix
 from suanli.placement.model import (
+    BALANCE_WEIGHT,
     WHOLE,
     ClassCapacity,
     DeviceClass,
@@ -55,6 +56,7 @@ cdef struct NodeRec:
     int64_t cpu_free, mem_free, pods_free
     int32_t ndev, group, dclass, alive, sched, rack, superid
     uint64_t signature
+    int64_t frag_cache      # expected fragmentation of the current state, -1 when stale
     int32_t dev[MAXD]
 
 
@@ -184,7 +186,7 @@ cdef int64_t usable_milli(const int32_t* f, int n, int group, int count, int mil
 cdef int64_t expected_fragmentation(const MixC* mix, int dclass, int64_t cpu, int64_t mem,
                                     int64_t pods, const int32_t* f, int n,
                                     int group) noexcept nogil:
-    cdef int64_t total = 0, frag, usable
+    cdef int64_t total = 0, frag, usable = 0, last_count = -1, last_milli = -1
     cdef int i, r
     cdef const int64_t* row
     for i in range(n):
@@ -197,7 +199,10 @@ cdef int64_t expected_fragmentation(const MixC* mix, int dclass, int64_t cpu, in
         if pods < 1 or cpu < row[0] or mem < row[1]:
             frag += row[4] * total
         else:
-            usable = usable_milli(f, n, group, <int>row[2], <int>row[3])
+            if row[2] != last_count or row[3] != last_milli:
+                usable = usable_milli(f, n, group, <int>row[2], <int>row[3])
+                last_count = row[2]
+                last_milli = row[3]
             frag += row[4] * (total - usable if usable else total)
     return frag
 
@@ -242,8 +247,12 @@ cdef int64_t leftover(const NodeRec* nd, const int32_t* devs, int count, int mil
     return total
 
 
-cdef void score_node(const NodeRec* nd, int64_t cpu, int64_t mem, int count, int milli,
-                     int policy, const MixC* mix, Choice* out) noexcept nogil:
+cdef inline int64_t abs64(int64_t x) noexcept nogil:
+    return -x if x < 0 else x
+
+
+cdef void score_node(NodeRec* nd, int64_t cpu, int64_t mem, int count, int milli,
+                     int policy, const MixC* mix, int64_t balance, Choice* out) noexcept nogil:
     """The node's best candidate into ``out`` (``out.fits`` 0 when nothing fits)."""
     cdef int32_t cands[MAXD * MAXD]
     cdef int32_t after[MAXD]
@@ -257,8 +266,10 @@ cdef void score_node(const NodeRec* nd, int64_t cpu, int64_t mem, int count, int
     if ncand == 0:
         return
     if policy == P_FRAG:
-        frag_before = expected_fragmentation(mix, nd.dclass, nd.cpu_free, nd.mem_free,
-                                             nd.pods_free, nd.dev, n, nd.group)
+        if nd.frag_cache < 0:
+            nd.frag_cache = expected_fragmentation(mix, nd.dclass, nd.cpu_free, nd.mem_free,
+                                                   nd.pods_free, nd.dev, n, nd.group)
+        frag_before = nd.frag_cache
     cpu_after = nd.cpu_free - cpu
     mem_after = nd.mem_free - mem
     for c in range(ncand):
@@ -281,6 +292,9 @@ cdef void score_node(const NodeRec* nd, int64_t cpu, int64_t mem, int count, int
         else:
             key[0] = expected_fragmentation(mix, nd.dclass, cpu_after, mem_after,
                                             nd.pods_free - 1, after, n, nd.group) - frag_before
+            if n:
+                key[0] += balance * abs64(floordiv(cpu_after * PPM, nd.cpu_cap)
+                                          - floordiv(dev_sum * PPM, <int64_t>n * CWHOLE)) // PPM
             key[1] = fit
             key[2] = left
         if not out.fits or key_less(key, out.key):
@@ -351,6 +365,8 @@ cdef class ClusterState:
     cdef Py_ssize_t _memo_cap
     cdef uint32_t _gen
     cdef public bint use_memo
+    cdef int64_t _dev_total
+    cdef int64_t _dev_free
 
     cdef list _classes
     cdef dict _class_index
@@ -380,6 +396,8 @@ cdef class ClusterState:
         self._memo_gen = NULL
         self._memo_choice = NULL
         self._gen = 0
+        self._dev_total = 0
+        self._dev_free = 0
 
     def __dealloc__(self):
         free(self._n)
@@ -477,6 +495,8 @@ cdef class ClusterState:
                 r += 1
             self._mixc.end[k] = <int32_t>r
         self._mix = table
+        for k in range(self._len):
+            self._n[k].frag_cache = -1
 
     cdef _refresh_mix(self):
         if self._recent is not None and self._recent.dirty:
@@ -513,8 +533,11 @@ cdef class ClusterState:
             nd.dev[i] = CWHOLE
         self._set_meta(slot, name, labels, rack, super_node, schedulable)
         nd.signature = state_signature(nd)
+        nd.frag_cache = -1
         self._slot_of[name] = slot
         self._pods_on[slot] = set()
+        self._dev_total += devices * CWHOLE
+        self._dev_free += devices * CWHOLE
 
     def update_node(self, name, device_class, int64_t cpu_milli, int64_t memory_mib,
                     int64_t pods, int devices=0, labels=None, rack="", super_node="",
@@ -536,6 +559,8 @@ cdef class ClusterState:
         nd.mem_cap = memory_mib
         nd.pods_cap = pods
         if devices != nd.ndev:
+            self._dev_total += (devices - nd.ndev) * CWHOLE
+            self._dev_free += (devices - nd.ndev) * CWHOLE
             nd.ndev = devices
             for i in range(devices):
                 nd.dev[i] = CWHOLE
@@ -543,12 +568,16 @@ cdef class ClusterState:
         nd.group = min(self._classes[class_id].group_size, devices) if class_id >= 0 else 1
         self._set_meta(slot, name, labels, rack, super_node, schedulable)
         nd.signature = state_signature(nd)
+        nd.frag_cache = -1
 
     def remove_node(self, name):
         cdef Py_ssize_t slot = self._slot(name)
         del self._slot_of[name]
         for key in self._pods_on.pop(slot):
             del self._pods[key]
+        self._dev_total -= self._n[slot].ndev * CWHOLE
+        for i in range(self._n[slot].ndev):
+            self._dev_free -= self._n[slot].dev[i]
         self._n[slot].alive = 0
         self._names[slot] = None
         self._labels[slot] = None
@@ -635,7 +664,17 @@ cdef class ClusterState:
         nd.pods_free += sign
         for i in devices:
             nd.dev[<int>i] += sign * milli
+        self._dev_free += sign * milli * len(devices)
         nd.signature = state_signature(nd)
+        nd.frag_cache = -1
+
+    cdef int64_t _balance_weight(self):
+        """BALANCE_WEIGHT x mix weight x utilisation^2 (ppm); same integer steps as reference."""
+        cdef int64_t used_ppm
+        if self._dev_total == 0:
+            return 0
+        used_ppm = (self._dev_total - self._dev_free) * PPM // self._dev_total
+        return self._mix.total_weight * BALANCE_WEIGHT * (used_ppm * used_ppm // PPM) // PPM
 
     cdef inline void _apply_c(self, Py_ssize_t slot, int64_t cpu, int64_t mem,
                               const int32_t* devs, int count, int milli,
@@ -647,7 +686,9 @@ cdef class ClusterState:
         nd.pods_free += sign
         for i in range(count):
             nd.dev[devs[i]] += sign * milli
+        self._dev_free += sign * milli * count
         nd.signature = state_signature(nd)
+        nd.frag_cache = -1
 
     cdef _pick_for_bind(self, pod_key, Py_ssize_t slot, int count, int milli):
         cdef int32_t cands[MAXD * MAXD]
@@ -783,6 +824,7 @@ cdef class ClusterState:
         cdef uint64_t sig
         cdef bint memo = self.use_memo
         cdef int i
+        cdef int64_t balance = self._balance_weight() if policy == P_FRAG else 0
         if memo:
             self._memo_ready()
         with nogil:
@@ -803,7 +845,7 @@ cdef class ClusterState:
                     h = <Py_ssize_t>(sig & <uint64_t>(self._memo_cap - 1))
                     while True:
                         if self._memo_gen[h] != self._gen:
-                            score_node(nd, cpu, mem, count, milli, policy, &self._mixc,
+                            score_node(nd, cpu, mem, count, milli, policy, &self._mixc, balance,
                                        &self._memo_choice[h])
                             self._memo_gen[h] = self._gen
                             self._memo_sig[h] = sig
@@ -820,14 +862,15 @@ cdef class ClusterState:
                         best.key[1] = known.key[1]
                         best.key[2] = known.key[2]
                 else:
-                    score_node(nd, cpu, mem, count, milli, policy, &self._mixc, &here)
+                    score_node(nd, cpu, mem, count, milli, policy, &self._mixc, balance, &here)
                     if here.fits and (best_slot < 0 or key_less(here.key, best.key)):
                         best_slot = slot
                         best[0] = here
         if best_slot >= 0 and memo:
             # The memo holds the best key of the state; the device indices must come from the
             # chosen node itself (equal states may hold their free devices at other indices).
-            score_node(&self._n[best_slot], cpu, mem, count, milli, policy, &self._mixc, &here)
+            score_node(&self._n[best_slot], cpu, mem, count, milli, policy, &self._mixc, balance,
+                       &here)
             best[0] = here
         return best_slot
 

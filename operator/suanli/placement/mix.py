@@ -70,11 +70,13 @@ def _can_use(shape: WorkloadShape, device_class: DeviceClass) -> bool:
 
 
 def _merge(rows: list[ShapeRow]) -> list[ShapeRow]:
-    """Add up the weights of identical shapes, keeping first-seen order."""
+    """Add up the weights of identical shapes; sort so rows sharing (devices, milli) are
+    adjacent (the compiled core computes the usable milli once per such run)."""
     merged: dict[tuple[int, int, int, int], int] = {}
     for cpu, mem, count, milli, weight in rows:
         merged[(cpu, mem, count, milli)] = merged.get((cpu, mem, count, milli), 0) + weight
-    return [(*shape, weight) for shape, weight in merged.items()]
+    rows = [(*shape, weight) for shape, weight in merged.items()]
+    return sorted(rows, key=lambda row: (row[2], row[3], row[0], row[1]))
 
 
 class RecentMix:

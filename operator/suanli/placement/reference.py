@@ -16,9 +16,13 @@ The algorithm, in short:
 
   - ``best_fit``: (how empty the node is left, ppm of each resource; leftover on the devices).
   - ``spread``: the negation.
-  - ``fragmentation_aware``: (increase of the node's *expected fragmentation*, then best_fit).
-    Expected fragmentation (after FGD, ATC '23): for each shape of the workload mix, the free
-    milli on the node that shape could not use, weighted by how often the shape occurs.
+  - ``fragmentation_aware``: (increase of the node's *expected fragmentation* + balance, then
+    best_fit). Expected fragmentation (after FGD, ATC '23): for each shape of the workload mix,
+    the free milli on the node that shape could not use, weighted by how often the shape occurs.
+    Balance (our addition): ``|free CPU share - free device share|`` the node is left with,
+    weighted by the square of the cluster's device utilisation. FGD only notices CPU stranding
+    once a node has too little CPU for a shape; keeping the two in proportion, more strongly as
+    the cluster fills, avoids it earlier (+0.7 points allocation on the Alibaba trace).
 
 * A gang places its replicas greedily, one at a time, each seeing the state the previous ones
   left; on failure everything is rolled back. Topology wishes run the greedy pass once per rack
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field
 
 from suanli.placement.mix import MixTable, RecentMix
 from suanli.placement.model import (
+    BALANCE_WEIGHT,
     WHOLE,
     ClassCapacity,
     DeviceClass,
@@ -181,6 +186,8 @@ class ClusterState:
         self._pods: dict[str, _Pod] = {}
         self._pods_on: dict[int, set[str]] = {}
         self._gangs: dict[str, list[str]] = {}
+        self._dev_total = 0  # milli-devices on live nodes, for the utilisation
+        self._dev_free = 0
         self._recent = RecentMix() if track_recent_mix else None
         self._mix = MixTable.empty(0)
         for device_class in device_classes:
@@ -241,6 +248,8 @@ class ClusterState:
             self._nodes[slot] = node
         self._slot_of[name] = slot
         self._pods_on[slot] = set()
+        self._dev_total += devices * WHOLE
+        self._dev_free += devices * WHOLE
 
     def update_node(
         self,
@@ -270,6 +279,8 @@ class ClusterState:
         node.pods_free += pods - node.pods_cap
         node.cpu_cap, node.mem_cap, node.pods_cap = cpu_milli, memory_mib, pods
         if devices != len(node.dev_free):
+            self._dev_total += (devices - len(node.dev_free)) * WHOLE
+            self._dev_free += (devices - len(node.dev_free)) * WHOLE
             node.dev_free = [WHOLE] * devices
         node.device_class = class_id
         node.group = min(self._classes[class_id].group_size, devices) if class_id >= 0 else 1
@@ -278,7 +289,10 @@ class ClusterState:
 
     def remove_node(self, name: str) -> None:
         """Forget a node and every pod bound to it."""
-        slot = self._slot_of.pop(self._node(name).name)
+        node = self._node(name)
+        slot = self._slot_of.pop(name)
+        self._dev_total -= len(node.dev_free) * WHOLE
+        self._dev_free -= sum(node.dev_free)
         for key in self._pods_on.pop(slot):
             del self._pods[key]
         self._nodes[slot] = None
@@ -413,6 +427,7 @@ class ClusterState:
     ) -> tuple[int, Key, Key] | None:
         class_id = -1 if option.device_class is None else self._class_index[option.device_class]
         policy = self._policy if class_id < 0 else self._class_policy[class_id]
+        balance = self._balance_weight() if policy == Policy.FRAGMENTATION_AWARE else 0
         best: tuple[Key, int, Key] | None = None
         for slot, node in enumerate(self._nodes):
             if node is None or not node.schedulable:
@@ -425,13 +440,13 @@ class ClusterState:
                 node.labels.get(k) != v for k, v in gang.node_selector
             ):
                 continue
-            scored = self._score_node(node, option, policy)
+            scored = self._score_node(node, option, policy, balance)
             if scored is not None and (best is None or scored[0] < best[0]):
                 best = (scored[0], slot, scored[1])
         return None if best is None else (best[1], best[2], best[0])
 
     def _score_node(
-        self, node: _Node, option: GangOption, policy: Policy
+        self, node: _Node, option: GangOption, policy: Policy, balance: int
     ) -> tuple[Key, Key] | None:
         """The node's best candidate as (key, device indices), or None when nothing fits."""
         cpu, mem = option.cpu_milli, option.memory_mib
@@ -456,10 +471,23 @@ class ClusterState:
                 key = (-fit, -leftover)
             else:
                 frag_after = self._frag(node, cpu_after, mem_after, node.pods_free - 1, after)
-                key = (frag_after - frag_before, fit, leftover)
+                penalty = 0
+                if node.dev_free:
+                    share_gap = abs(
+                        cpu_after * PPM // node.cpu_cap - sum(after) * PPM // (len(after) * WHOLE)
+                    )
+                    penalty = balance * share_gap // PPM
+                key = (frag_after - frag_before + penalty, fit, leftover)
             if best is None or key < best[0]:
                 best = (key, devices)
         return best
+
+    def _balance_weight(self) -> int:
+        """BALANCE_WEIGHT x mix weight x utilisation^2 (ppm); integer steps fixed for twins."""
+        if self._dev_total == 0:
+            return 0
+        used_ppm = (self._dev_total - self._dev_free) * PPM // self._dev_total
+        return self._mix.total_weight * BALANCE_WEIGHT * (used_ppm * used_ppm // PPM) // PPM
 
     @staticmethod
     def _fit_ppm(node: _Node, dev_free: int, cpu_free: int, mem_free: int) -> int:
@@ -584,6 +612,7 @@ class ClusterState:
         node.pods_free += sign
         for i in devices:
             node.dev_free[i] += sign * milli
+        self._dev_free += sign * milli * len(devices)
 
     def _pick_for_bind(self, pod_key: str, node: _Node, count: int, milli: int) -> Key:
         candidates = enumerate_candidates(node.dev_free, node.group, count, milli)
