@@ -190,11 +190,9 @@ class QuotaBook:
                         f"claimed by quota {owner}"
                     )
             limits: dict[str, ResourceQuota] = {}
+            # a class not (or no longer) in the catalogue is still accounted: the quota may be
+            # created before its AcceleratorClass, and running jobs outlive a deleted class
             for class_name, share in spec.devices.items():
-                if class_name not in self._classes:
-                    raise SchedulingInputError(
-                        f"quota {spec.name}: devices: {class_name} is not a known accelerator class"
-                    )
                 limits[device_resource(class_name)] = share.scaled(WHOLE_DEVICE_MILLI)
             if spec.cpu_milli is not None:
                 limits[CPU] = spec.cpu_milli
@@ -245,10 +243,6 @@ class QuotaBook:
 
     def demand(self, option: JobOption) -> dict[str, int]:
         """What admitting ``option`` charges: milli-devices of its class, millicores, bytes."""
-        if option.device_class not in self._classes:
-            raise SchedulingInputError(
-                f"option device_class: {option.device_class} is not a known accelerator class"
-            )
         result = {device_resource(option.device_class): option.total_devices_milli}
         if option.cpu_milli_per_replica:
             result[CPU] = option.cpu_milli_per_replica * option.replicas
@@ -260,11 +254,12 @@ class QuotaBook:
         return self.demand(job.options[option_index])
 
     def compute_tflops(self, demand: Demand) -> Fraction:
-        """Normalised compute of a demand: devices × the class's TFLOPS, exactly."""
+        """Normalised compute of a demand: devices × the class's TFLOPS, exactly (a class missing
+        from the catalogue counts 0: its TFLOPS are unknown)."""
         total = Fraction(0)
         for resource, amount in demand.items():
             device_class = class_of(resource)
-            if device_class is not None:
+            if device_class is not None and device_class in self._tflops:
                 total += Fraction(amount, WHOLE_DEVICE_MILLI) * self._tflops[device_class]
         return total
 

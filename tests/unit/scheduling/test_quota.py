@@ -225,9 +225,15 @@ def test_bad_input_is_rejected_naming_the_field(build: object, field: str) -> No
         build()  # type: ignore[operator]
 
 
-def test_unknown_class_in_a_quota_is_rejected_naming_quota_and_class() -> None:
+def test_a_class_missing_from_the_catalogue_is_still_accounted() -> None:
+    """A quota may be created before its AcceleratorClass, and running jobs outlive a deleted
+    class: neither may wedge the book; usage of such a class still counts against the quota."""
     from suanli.scheduling.model import QuotaSpec
 
     spec = QuotaSpec("team-a", frozenset({"team-a"}), {"tpu-v5": ResourceQuota(4)})
-    with pytest.raises(SchedulingInputError, match="quota team-a: devices: tpu-v5"):
-        QuotaBook([spec], CLASSES)
+    book = QuotaBook([spec], CLASSES)
+    demand = book.demand(JobOption("tpu-v5", 4, 1))
+    book.charge("team-a/old", "team-a", demand)
+    assert book.used("team-a", device_resource("tpu-v5")) == milli(4)
+    assert book.compute_tflops(demand) == 0
+    assert book.explain("team-a", demand) == "waiting for 4 × tpu-v5: quota team-a has 0 free"
