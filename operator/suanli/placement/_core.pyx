@@ -504,7 +504,7 @@ cdef class ClusterState:
 
     # --- nodes -----------------------------------------------------------------------------
     def add_node(self, name, device_class, int64_t cpu_milli, int64_t memory_mib, int64_t pods,
-                 int devices=0, labels=None, rack="", super_node="", schedulable=True):
+                 *, int devices=0, labels=None, rack="", super_node="", schedulable=True):
         if name in self._slot_of:
             raise ValueError(f"node {name!r} already exists")
         cdef int class_id = self._node_class(name, device_class, devices)
@@ -540,7 +540,7 @@ cdef class ClusterState:
         self._dev_free += devices * CWHOLE
 
     def update_node(self, name, device_class, int64_t cpu_milli, int64_t memory_mib,
-                    int64_t pods, int devices=0, labels=None, rack="", super_node="",
+                    int64_t pods, *, int devices=0, labels=None, rack="", super_node="",
                     schedulable=True):
         cdef Py_ssize_t slot = self._slot(name)
         cdef NodeRec* nd = &self._n[slot]
@@ -613,7 +613,7 @@ cdef class ClusterState:
         self._cap = cap
 
     # --- pods ------------------------------------------------------------------------------
-    def bind(self, pod_key, node, int64_t cpu_milli, int64_t memory_mib, devices=0,
+    def bind(self, pod_key, node, int64_t cpu_milli, int64_t memory_mib, *, devices=0,
              int milli=WHOLE):
         if pod_key in self._pods:
             raise ValueError(f"pod {pod_key!r} is already bound")
@@ -947,7 +947,8 @@ cdef class ClusterState:
                                              nd.pods_free, nd.dev, nd.ndev, nd.group)
         weights = self._mix.total_weight
         return {
-            name: ClassCapacity(name, *row[:6], row[6] // weights if weights else 0)
+            name: ClassCapacity(name, row[0], row[1], row[2], row[3], row[4], row[5],
+                                row[6] // weights if weights else 0)
             for name, row in totals.items()
         }
 

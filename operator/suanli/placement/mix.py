@@ -107,7 +107,9 @@ class RecentMix:
         for shape in self._window:
             counts[shape] += 1
         merged = [
-            WorkloadShape(s.cpu_milli, s.memory_mib, s.devices, s.milli, s.weight * n, s.device_classes)
+            WorkloadShape(
+                s.cpu_milli, s.memory_mib, s.devices, s.milli, s.weight * n, s.device_classes
+            )
             for s, n in counts.items()
         ]
         return MixTable.build(merged, classes)

@@ -41,7 +41,6 @@ from suanli.placement.model import (
     ClassCapacity,
     DeviceClass,
     Failure,
-    FailureReason,
     Gang,
     GangOption,
     Placement,
@@ -144,13 +143,22 @@ def usable_milli(free: Sequence[int], group: int, count: int, milli: int) -> int
                 usable += whole
         return usable * WHOLE
     full = sum(
-        1 for start in range(0, n, group) if all(free[i] == WHOLE for i in range(start, start + group))
+        1
+        for start in range(0, n, group)
+        if all(free[i] == WHOLE for i in range(start, start + group))
     )
     return full * group * WHOLE if full >= count // group else 0
 
 
 def expected_fragmentation(
-    mix: MixTable, device_class: int, cpu: int, mem: int, pods: int, free: Sequence[int], group: int
+    mix: MixTable,
+    device_class: int,
+    *,
+    cpu: int,
+    mem: int,
+    pods: int,
+    free: Sequence[int],
+    group: int,
 ) -> int:
     """Mix-weighted free milli the shapes of the mix could not use on a node in this state."""
     total = sum(free)
@@ -226,6 +234,7 @@ class ClusterState:
         cpu_milli: int,
         memory_mib: int,
         pods: int,
+        *,
         devices: int = 0,
         labels: Mapping[str, str] | None = None,
         rack: str = "",
@@ -258,6 +267,7 @@ class ClusterState:
         cpu_milli: int,
         memory_mib: int,
         pods: int,
+        *,
         devices: int = 0,
         labels: Mapping[str, str] | None = None,
         rack: str = "",
@@ -305,6 +315,7 @@ class ClusterState:
         node: str,
         cpu_milli: int,
         memory_mib: int,
+        *,
         devices: Sequence[int] | int = 0,
         milli: int = WHOLE,
     ) -> tuple[int, ...]:
@@ -332,7 +343,7 @@ class ClusterState:
                     )
             if len(set(chosen)) != len(chosen):
                 raise ValueError(f"bind {pod_key!r}: device indices repeat: {chosen}")
-        self._apply(slot, cpu_milli, memory_mib, chosen, milli, -1)
+        self._apply(slot, cpu_milli, memory_mib, chosen, milli=milli, sign=-1)
         self._pods[pod_key] = _Pod(slot, cpu_milli, memory_mib, chosen, milli)
         self._pods_on[slot].add(pod_key)
         return chosen
@@ -341,7 +352,7 @@ class ClusterState:
         pod = self._pods.pop(pod_key, None)
         if pod is None:
             raise KeyError(f"release: unknown pod {pod_key!r}")
-        self._apply(pod.slot, pod.cpu, pod.mem, pod.devices, pod.milli, +1)
+        self._apply(pod.slot, pod.cpu, pod.mem, pod.devices, milli=pod.milli, sign=+1)
         self._pods_on[pod.slot].discard(pod_key)
 
     def release_gang(self, gang_id: str) -> None:
@@ -381,14 +392,16 @@ class ClusterState:
             option = gang.options[legal[0]]
             if gang.topology == TopologyMode.REQUIRE and unconstrained_fit:
                 return failure_topology(gang, option, first_wanted, most_fit)
-            return failure_insufficient(gang, option, first_wanted, most_fit, self._free_whole(option))
+            return failure_insufficient(
+                gang, option, first_wanted, most_fit, self._free_whole(option)
+            )
         _, _, index, placed = best
         return self._commit(gang, index, placed)
 
     def _try_option(
         self, gang: Gang, option: GangOption, want: int
     ) -> tuple[list[tuple[int, Key]], Key, int]:
-        """Best greedy result for an option, the state left unchanged; plus the unconstrained fit."""
+        """Best greedy result for an option (state left unchanged), and the unconstrained fit."""
         free_run = self._greedy(gang, option, want, None)
         if gang.topology == TopologyMode.NONE:
             return free_run[0], free_run[1], len(free_run[0])
@@ -415,11 +428,15 @@ class ClusterState:
             if found is None:
                 break
             slot, devices, key = found
-            self._apply(slot, option.cpu_milli, option.memory_mib, devices, option.milli, -1)
+            self._apply(
+                slot, option.cpu_milli, option.memory_mib, devices, milli=option.milli, sign=-1
+            )
             placed.append((slot, devices))
             total = [a + b for a, b in zip(total, key, strict=True)] if total else list(key)
         for slot, devices in reversed(placed):
-            self._apply(slot, option.cpu_milli, option.memory_mib, devices, option.milli, +1)
+            self._apply(
+                slot, option.cpu_milli, option.memory_mib, devices, milli=option.milli, sign=+1
+            )
         return placed, tuple(total)
 
     def _best_node(
@@ -436,9 +453,7 @@ class ClusterState:
                 continue
             if domain is not None and self._domain_of(node, gang.topology_level) != domain:
                 continue
-            if gang.node_selector and any(
-                node.labels.get(k) != v for k, v in gang.node_selector
-            ):
+            if gang.node_selector and any(node.labels.get(k) != v for k, v in gang.node_selector):
                 continue
             scored = self._score_node(node, option, policy, balance)
             if scored is not None and (best is None or scored[0] < best[0]):
@@ -455,7 +470,9 @@ class ClusterState:
         count, milli = option.devices_per_replica, option.milli
         frag_before = 0
         if policy == Policy.FRAGMENTATION_AWARE:
-            frag_before = self._frag(node, node.cpu_free, node.mem_free, node.pods_free, node.dev_free)
+            frag_before = self._frag(
+                node, node.cpu_free, node.mem_free, node.pods_free, node.dev_free
+            )
         best: tuple[Key, Key] | None = None
         for devices in enumerate_candidates(node.dev_free, node.group, count, milli):
             after = list(node.dev_free)
@@ -512,7 +529,9 @@ class ClusterState:
             self._mix = self._recent.table(self._classes)
 
     def _frag(self, node: _Node, cpu: int, mem: int, pods: int, free: Sequence[int]) -> int:
-        return expected_fragmentation(self._mix, node.device_class, cpu, mem, pods, free, node.group)
+        return expected_fragmentation(
+            self._mix, node.device_class, cpu=cpu, mem=mem, pods=pods, free=free, group=node.group
+        )
 
     def _commit(self, gang: Gang, index: int, placed: list[tuple[int, Key]]) -> Placement:
         option = gang.options[index]
@@ -520,7 +539,9 @@ class ClusterState:
         assignments: list[ReplicaAssignment] = []
         for replica, (slot, devices) in enumerate(placed):
             key = f"{gang.id}/{replica}"
-            self._apply(slot, option.cpu_milli, option.memory_mib, devices, option.milli, -1)
+            self._apply(
+                slot, option.cpu_milli, option.memory_mib, devices, milli=option.milli, sign=-1
+            )
             self._pods[key] = _Pod(slot, option.cpu_milli, option.memory_mib, devices, option.milli)
             self._pods_on[slot].add(key)
             keys.append(key)
@@ -550,7 +571,16 @@ class ClusterState:
             row[6] += self._frag(node, node.cpu_free, node.mem_free, node.pods_free, node.dev_free)
         weights = self._mix.total_weight
         return {
-            name: ClassCapacity(name, *row[:6], row[6] // weights if weights else 0)
+            name: ClassCapacity(
+                name,
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6] // weights if weights else 0,
+            )
             for name, row in totals.items()
         }
 
@@ -603,7 +633,7 @@ class ClusterState:
         return node
 
     def _apply(
-        self, slot: int, cpu: int, mem: int, devices: Sequence[int], milli: int, sign: int
+        self, slot: int, cpu: int, mem: int, devices: Sequence[int], *, milli: int, sign: int
     ) -> None:
         node = self._nodes[slot]
         assert node is not None

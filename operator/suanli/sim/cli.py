@@ -24,14 +24,15 @@ CHECKPOINTS = (50, 80, 90, 100, 110, 120, 130)
 
 
 def parse_seeds(text: str) -> list[int]:
-    """"42-51" or "42,45,50" or "42"."""
+    """ "42-51" or "42,45,50" or "42"."""
     seeds: list[int] = []
     try:
         for part in text.split(","):
             low, _, high = part.partition("-")
             seeds.extend(range(int(low), int(high or low) + 1))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds: expected like 42-51 or 42,43, got {text!r}")
+        message = f"--seeds: expected like 42-51 or 42,43, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
     if not seeds:
         raise argparse.ArgumentTypeError("--seeds: no seeds")
     return seeds
@@ -65,7 +66,15 @@ def run_trace(args: argparse.Namespace) -> dict[str, object]:
     policy = Policy(args.policy)
     started = time.perf_counter()
     results: list[SeedResult] = [
-        replay(nodes, pods, policy, seed, args.demand, CHECKPOINTS, args.implementation)
+        replay(
+            nodes,
+            pods,
+            policy,
+            seed,
+            demand=args.demand,
+            checkpoints=CHECKPOINTS,
+            implementation=args.implementation,
+        )
         for seed in args.seeds
     ]
     elapsed = time.perf_counter() - started
@@ -78,7 +87,9 @@ def run_trace(args: argparse.Namespace) -> dict[str, object]:
         "demand": args.demand,
         "seeds": args.seeds,
         "gpu_capacity": sum(n.gpus for n in nodes),
-        "alloc_pct_mean": {str(k): round(_mean([r.alloc_pct[k] for r in results]), 3) for k in levels},
+        "alloc_pct_mean": {
+            str(k): round(_mean([r.alloc_pct[k] for r in results]), 3) for k in levels
+        },
         "per_seed": [
             {
                 "seed": r.seed,
@@ -112,9 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="suanli-sim", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     trace = commands.add_parser("trace", help="replay an openb node list and pod list")
-    trace.add_argument("--nodes", required=True, help="node list CSV (sn,cpu_milli,memory_mib,gpu,model)")
+    trace.add_argument(
+        "--nodes", required=True, help="node list CSV (sn,cpu_milli,memory_mib,gpu,model)"
+    )
     trace.add_argument("--pods", required=True, help="pod list CSV (openb_pod_list_*.csv)")
-    trace.add_argument("--policy", default=Policy.FRAGMENTATION_AWARE.value, choices=[p.value for p in Policy])
+    trace.add_argument(
+        "--policy", default=Policy.FRAGMENTATION_AWARE.value, choices=[p.value for p in Policy]
+    )
     trace.add_argument("--seeds", type=parse_seeds, default=parse_seeds("42-51"))
     trace.add_argument("--demand", type=float, default=1.3, help="arrived GPU demand / capacity")
     trace.add_argument("--implementation", default="compiled", choices=IMPLEMENTATIONS)

@@ -24,7 +24,7 @@ IMPLEMENTATIONS = ("compiled", "reference")
 class _State(Protocol):
     def add_node(
         self, name: str, device_class: str | None, cpu_milli: int, memory_mib: int, pods: int,
-        devices: int = 0,
+        *, devices: int = 0,
     ) -> None: ...  # fmt: skip
     def set_workload_mix(self, shapes: list[WorkloadShape]) -> None: ...
     def place(self, gang: Gang) -> Placement | Failure: ...
@@ -40,7 +40,9 @@ class SeedResult:
     failures_by_reason: dict[str, int] = field(default_factory=dict)
 
 
-def draw_pods(pods: list[TracePod], capacity_milli: int, demand: float, seed: int) -> list[TracePod]:
+def draw_pods(
+    pods: list[TracePod], capacity_milli: int, demand: float, seed: int
+) -> list[TracePod]:
     """Pods drawn with replacement until their GPU request reaches demand × capacity, shuffled."""
     if demand <= 0:
         raise ValueError(f"demand must be > 0, got {demand}")
@@ -69,7 +71,7 @@ def build_state(
     for node in nodes:
         model = node.model if node.gpus else None
         # Pod slots are not in the trace; 256 never binds before CPU, memory or GPU does.
-        state.add_node(node.name, model, node.cpu_milli, node.memory_mib, 256, node.gpus)
+        state.add_node(node.name, model, node.cpu_milli, node.memory_mib, 256, devices=node.gpus)
     state.set_workload_mix(workload_mix(pods))
     return state, [c.name for c in classes]
 
@@ -79,6 +81,7 @@ def replay(
     pods: list[TracePod],
     policy: Policy,
     seed: int,
+    *,
     demand: float = 1.3,
     checkpoints: tuple[int, ...] = (50, 80, 90, 100, 110, 120, 130),
     implementation: str = "compiled",

@@ -49,8 +49,9 @@ def _int(row: dict[str, str], column: str, path: Path, line: int) -> int:
     try:
         return int(row[column])
     except (KeyError, ValueError):
-        raise ValueError(f"{path}:{line}: column {column!r} must be an integer, got "
-                         f"{row.get(column)!r}") from None
+        raise ValueError(
+            f"{path}:{line}: column {column!r} must be an integer, got {row.get(column)!r}"
+        ) from None
 
 
 def read_nodes(path: Path) -> list[TraceNode]:
@@ -105,16 +106,18 @@ def device_classes(nodes: list[TraceNode]) -> list[DeviceClass]:
 
 
 def pod_gang(pod: TracePod, gang_id: str, models: list[str]) -> Gang:
+    options: tuple[GangOption, ...]
     if pod.gpus == 0:
         options = (GangOption(None, 0, WHOLE, pod.cpu_milli, pod.memory_mib),)
     else:
         accepted = [m for m in models if not pod.gpu_spec or m in pod.gpu_spec]
         options = tuple(
-            GangOption(m, pod.gpus, pod.gpu_milli, pod.cpu_milli, pod.memory_mib)
-            for m in accepted
+            GangOption(m, pod.gpus, pod.gpu_milli, pod.cpu_milli, pod.memory_mib) for m in accepted
         )
         if not options:  # a spec naming no model of this cluster: ask for the first anyway
-            options = (GangOption(models[0], pod.gpus, pod.gpu_milli, pod.cpu_milli, pod.memory_mib),)
+            options = (
+                GangOption(models[0], pod.gpus, pod.gpu_milli, pod.cpu_milli, pod.memory_mib),
+            )
     return Gang(gang_id, 1, options, choose_best_option=len(options) > 1)
 
 
