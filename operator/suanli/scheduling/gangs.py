@@ -32,12 +32,13 @@ class PlacementState(Protocol):
 
     def release(self, pod_key: str) -> None: ...
 
-    def bind(  # noqa: PLR0917 - mirrors the core's signature
+    def bind(
         self,
         pod_key: str,
         node: str,
         cpu_milli: int,
         memory_mib: int,
+        *,
         devices: Sequence[int] | int = 0,
         milli: int = 1000,
     ) -> tuple[int, ...]: ...
@@ -86,8 +87,8 @@ def bind_admission(state: PlacementState, admission: Admission) -> None:
             replica.node,
             option.cpu_milli,
             option.memory_mib,
-            replica.device_indices,
-            replica.milli,
+            devices=replica.device_indices,
+            milli=replica.milli,
         )
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from suanli.placement.model import Policy
+from suanli.placement.model import Placement, Policy
 from suanli.scheduling.cycle import (
     Admit,
     CycleResult,
@@ -25,7 +25,7 @@ from suanli.scheduling.cycle import (
     rollback_admission,
     run_cycle,
 )
-from suanli.scheduling.gangs import bind_admission, pod_key
+from suanli.scheduling.gangs import bind_admission, gang_for, pod_key
 from suanli.scheduling.model import (
     Admission,
     JobOption,
@@ -180,8 +180,13 @@ class AdmissionMachine(RuleBasedStateMachine):
         decided = sorted(d.job.key for d in result.decisions if not isinstance(d, Preempt))
         assert decided == keys, "every pending job gets exactly one Admit or Wait"
         assert result.book.violations() == []
-        for decision in result.preemptions:
-            self.check_preemption(decision, usage_before)
+        admitted_so_far = list(self.admitted.values())
+        for decision in result.decisions:
+            if isinstance(decision, Admit):
+                admitted_so_far.append(decision.admission)
+            elif isinstance(decision, Preempt):
+                self.check_preemption(decision, usage_before)
+                self.check_minimal(decision, admitted_so_far)
 
         if write_fails:
             for admit in result.admitted:
@@ -219,6 +224,21 @@ class AdmissionMachine(RuleBasedStateMachine):
                 resource = device_resource(victim.admission.option.device_class)
                 assert book.used(victim.quota, resource) > book.nominal(victim.quota, resource)
             assert victim.message
+
+    def check_minimal(self, decision: Preempt, admitted: list[Admission]) -> None:
+        """Evicting all victims lets the job fit quota and place; sparing any one does not.
+        Checked on a state rebuilt as it was when the preemptor was considered."""
+        option = decision.job.options[decision.option_index]
+        victims = {v.admission.job.key for v in decision.victims}
+        for spared in [None, *sorted(victims)]:
+            kept = [a for a in admitted if a.job.key not in victims or a.job.key == spared]
+            state = self.new_state()
+            for admission in kept:
+                bind_admission(state, admission)
+            book = build_book(self.quotas, CLASSES, kept)
+            fits = book.fit(decision.quota, book.demand(option)).fits
+            placed = isinstance(state.place(gang_for(decision.job, option)), Placement)
+            assert (fits and placed) == (spared is None), (spared, fits, placed)
 
     @precondition(lambda self: bool(self.admitted))
     @rule(data=st.data())

@@ -348,7 +348,7 @@ def test_a_waiting_head_is_overtaken_at_most_n_times_then_reserves(
     # pods suanli did not create hold one device on each node: the 2 × 8 gang fits quota but
     # not capacity
     for index in range(2):
-        state.bind(f"kube-system/foreign-{index}", f"ascend-910b-{index}", 0, 0, 1)
+        state.bind(f"kube-system/foreign-{index}", f"ascend-910b-{index}", 0, 0, devices=1)
     world.submit(job("team-a/gang", ascend(8, 2), created=1))
     world.submit(*(job(f"team-a/small-{i}", ascend(1), created=10 + i) for i in range(10)))
     result = world.cycle()
@@ -550,7 +550,7 @@ def test_a_job_for_a_class_outside_the_catalogue_waits_with_invalid_request(
 def test_max_overtakes_zero_means_the_head_is_never_overtaken(new_state: StateFactory) -> None:
     state = new_state()
     add_nodes(state, ASCEND, 1)
-    state.bind("kube-system/foreign", "ascend-910b-0", 0, 0, 1)
+    state.bind("kube-system/foreign", "ascend-910b-0", 0, 0, devices=1)
     world = World(state, [quota("team-a", ascend=8)], CycleConfig(max_overtakes=0))
     world.submit(job("team-a/whole-node", ascend(8), created=1), job("team-a/one", ascend(1)))
     world.submit(job("team-a/later", ascend(1), created=2))
