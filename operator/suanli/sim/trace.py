@@ -114,9 +114,9 @@ def pod_gang(pod: TracePod, gang_id: str, models: list[str]) -> Gang:
         options = tuple(
             GangOption(m, pod.gpus, pod.gpu_milli, pod.cpu_milli, pod.memory_mib) for m in accepted
         )
-        if not options:  # a spec naming no model of this cluster: ask for the first anyway
+        if not options:  # only models this cluster lacks: name one, so placing it fails
             options = (
-                GangOption(models[0], pod.gpus, pod.gpu_milli, pod.cpu_milli, pod.memory_mib),
+                GangOption(pod.gpu_spec[0], pod.gpus, pod.gpu_milli, pod.cpu_milli, pod.memory_mib),
             )
     return Gang(gang_id, 1, options, choose_best_option=len(options) > 1)
 

@@ -21,4 +21,3 @@ CLASSES = (ASCEND_910, ASCEND_910B_16, A100, T4)
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
 def impl(request: pytest.FixtureRequest) -> ModuleType:
     return IMPLEMENTATIONS[request.param]
-

@@ -23,7 +23,7 @@ def test_compiled_core_is_really_compiled() -> None:
          "replica, got 4"),
         (ASCEND_910, 1, 1, 500, "ascend-910 devices cannot be shared: milli must be 1000, got 500"),
         (ASCEND_910B_16, 12, 1, 1000, "12 devices per replica is not legal for ascend-910b-16"),
-        (A100, 2, 1, 500, "a fractional share (milli=500) needs exactly 1 device per replica, got 2"),
+        (A100, 2, 1, 500, "a fractional share (milli=500) needs exactly 1 device per replica"),
         (A100, 3, 1, 1000, "legal counts are 1, 2, 4 or 8 (on one node)"),
         (A100, 1, 1, 0, "milli must be 1..1000, got 0"),
         (A100, 1, 0, 1000, "replicas must be at least 1, got 0"),
@@ -41,7 +41,9 @@ def test_illegal_shapes_name_the_legal_ones(
     [(ASCEND_910, 8, 4, 1000), (ASCEND_910, 2, 1, 1000), (ASCEND_910B_16, 16, 1, 1000),
      (A100, 1, 1, 250), (A100, 8, 3, 1000)],
 )  # fmt: skip
-def test_legal_shapes_pass(device_class: DeviceClass, devices: int, replicas: int, milli: int) -> None:
+def test_legal_shapes_pass(
+    device_class: DeviceClass, devices: int, replicas: int, milli: int
+) -> None:
     assert check_shape(device_class, devices, replicas, milli) is None
 
 

@@ -139,7 +139,9 @@ def check_legal(result: Placement, gang: Gang, nodes: list[NodeSpec]) -> None:
         if len(devices) <= group:
             assert len(groups) == 1, (devices, group)
         else:
-            assert sorted(devices) == [i for g in sorted(groups) for i in range(g * group, (g + 1) * group)]
+            assert sorted(devices) == [
+                i for g in sorted(groups) for i in range(g * group, (g + 1) * group)
+            ]
 
 
 def run(module: Any, scenario: Any, memo: bool = True) -> list[Any]:

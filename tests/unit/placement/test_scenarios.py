@@ -43,7 +43,12 @@ def build(impl: ModuleType, case: dict[str, Any]) -> Any:
         )
     for pod in case.get("bound", []):
         state.bind(
-            pod["pod"], pod["node"], 1000, 1024, devices=pod["devices"], milli=pod.get("milli", 1000)
+            pod["pod"],
+            pod["node"],
+            1000,
+            1024,
+            devices=pod["devices"],
+            milli=pod.get("milli", 1000),
         )
     return state
 
@@ -52,7 +57,10 @@ def gang_of(case: dict[str, Any]) -> Gang:
     spec = case["gang"]
     options = tuple(
         GangOption(
-            o.get("class"), o.get("devices", 0), o.get("milli", 1000), o.get("cpu", 1000),
+            o.get("class"),
+            o.get("devices", 0),
+            o.get("milli", 1000),
+            o.get("cpu", 1000),
             o.get("mem", 1024),
         )  # fmt: skip
         for o in spec["options"]
