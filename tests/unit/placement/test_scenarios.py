@@ -62,7 +62,7 @@ def gang_of(case: dict[str, Any]) -> Gang:
             o.get("milli", 1000),
             o.get("cpu", 1000),
             o.get("mem", 1024),
-        )  # fmt: skip
+        )
         for o in spec["options"]
     )
     return Gang(
