@@ -51,12 +51,36 @@ cdef enum:
 cdef int64_t PPM = 1000000
 
 
+cdef struct Choice:
+    int64_t key[3]          # for fragmentation_aware, key[0] excludes the balance penalty
+    int64_t imbalance       # |free CPU share - free device share| after, in ppm
+    int32_t dev[MAXD]
+    int32_t fits
+
+
+cdef enum:
+    CACHE_WAYS = 4
+
+
+cdef inline void effective_key(const Choice* c, int64_t balance, int64_t* out) noexcept nogil:
+    """The key nodes are compared by: balance enters here, so cached choices stay valid as the
+    utilisation moves (it is the same for every candidate of one node, so never picks one)."""
+    out[0] = c.key[0] + balance * c.imbalance // PPM
+    out[1] = c.key[1]
+    out[2] = c.key[2]
+
+
 cdef struct NodeRec:
     int64_t cpu_cap, mem_cap, pods_cap
     int64_t cpu_free, mem_free, pods_free
     int32_t ndev, group, dclass, alive, sched, rack, superid
     uint64_t signature
     int64_t frag_cache      # expected fragmentation of the current state, -1 when stale
+    uint32_t version        # bumped on every state change; validates the score cache
+    int32_t cache_next
+    uint64_t cache_shape[CACHE_WAYS]     # request-shape hash (with the config epoch)
+    uint32_t cache_version[CACHE_WAYS]
+    Choice cache_choice[CACHE_WAYS]
     int32_t dev[MAXD]
 
 
@@ -68,10 +92,6 @@ cdef struct MixC:
     int32_t classes
 
 
-cdef struct Choice:
-    int64_t key[3]
-    int32_t dev[MAXD]
-    int32_t fits
 
 
 cdef inline int policy_code(object policy):
@@ -252,7 +272,7 @@ cdef inline int64_t abs64(int64_t x) noexcept nogil:
 
 
 cdef void score_node(NodeRec* nd, int64_t cpu, int64_t mem, int count, int milli,
-                     int policy, const MixC* mix, int64_t balance, Choice* out) noexcept nogil:
+                     int policy, const MixC* mix, Choice* out) noexcept nogil:
     """The node's best candidate into ``out`` (``out.fits`` 0 when nothing fits)."""
     cdef int32_t cands[MAXD * MAXD]
     cdef int32_t after[MAXD]
@@ -260,6 +280,7 @@ cdef void score_node(NodeRec* nd, int64_t cpu, int64_t mem, int count, int milli
     cdef int64_t frag_before = 0, dev_sum, cpu_after, mem_after, fit, left
     cdef int64_t key[3]
     out.fits = 0
+    out.imbalance = 0
     if nd.pods_free < 1 or nd.cpu_free < cpu or nd.mem_free < mem:
         return
     ncand = enumerate_candidates(nd.dev, n, nd.group, count, milli, cands)
@@ -272,6 +293,12 @@ cdef void score_node(NodeRec* nd, int64_t cpu, int64_t mem, int count, int milli
         frag_before = nd.frag_cache
     cpu_after = nd.cpu_free - cpu
     mem_after = nd.mem_free - mem
+    if policy == P_FRAG and n:
+        dev_sum = -<int64_t>count * milli
+        for i in range(n):
+            dev_sum += nd.dev[i]
+        out.imbalance = abs64(floordiv(cpu_after * PPM, nd.cpu_cap)
+                              - floordiv(dev_sum * PPM, <int64_t>n * CWHOLE))
     for c in range(ncand):
         memcpy(after, nd.dev, n * sizeof(int32_t))
         for i in range(count):
@@ -292,9 +319,6 @@ cdef void score_node(NodeRec* nd, int64_t cpu, int64_t mem, int count, int milli
         else:
             key[0] = expected_fragmentation(mix, nd.dclass, cpu_after, mem_after,
                                             nd.pods_free - 1, after, n, nd.group) - frag_before
-            if n:
-                key[0] += balance * abs64(floordiv(cpu_after * PPM, nd.cpu_cap)
-                                          - floordiv(dev_sum * PPM, <int64_t>n * CWHOLE)) // PPM
             key[1] = fit
             key[2] = left
         if not out.fits or key_less(key, out.key):
@@ -367,6 +391,7 @@ cdef class ClusterState:
     cdef public bint use_memo
     cdef int64_t _dev_total
     cdef int64_t _dev_free
+    cdef uint64_t _epoch    # bumped when the mix or a policy changes: voids cached scores
 
     cdef list _classes
     cdef dict _class_index
@@ -466,6 +491,7 @@ cdef class ClusterState:
             raise MemoryError()
         for k in range(count):
             self._class_policy_c[k] = policy_code(self._class_policy[k])
+        self._epoch += 1
 
     cdef _free_mix(self):
         free(self._mixc.const_w)
@@ -495,6 +521,7 @@ cdef class ClusterState:
                 r += 1
             self._mixc.end[k] = <int32_t>r
         self._mix = table
+        self._epoch += 1
         for k in range(self._len):
             self._n[k].frag_cache = -1
 
@@ -534,6 +561,7 @@ cdef class ClusterState:
         self._set_meta(slot, name, labels, rack, super_node, schedulable)
         nd.signature = state_signature(nd)
         nd.frag_cache = -1
+        nd.version += 1
         self._slot_of[name] = slot
         self._pods_on[slot] = set()
         self._dev_total += devices * CWHOLE
@@ -569,6 +597,7 @@ cdef class ClusterState:
         self._set_meta(slot, name, labels, rack, super_node, schedulable)
         nd.signature = state_signature(nd)
         nd.frag_cache = -1
+        nd.version += 1
 
     def remove_node(self, name):
         cdef Py_ssize_t slot = self._slot(name)
@@ -667,6 +696,7 @@ cdef class ClusterState:
         self._dev_free += sign * milli * len(devices)
         nd.signature = state_signature(nd)
         nd.frag_cache = -1
+        nd.version += 1
 
     cdef int64_t _balance_weight(self):
         """BALANCE_WEIGHT x mix weight x utilisation^2 (ppm); same integer steps as reference."""
@@ -689,6 +719,7 @@ cdef class ClusterState:
         self._dev_free += sign * milli * count
         nd.signature = state_signature(nd)
         nd.frag_cache = -1
+        nd.version += 1
 
     cdef _pick_for_bind(self, pod_key, Py_ssize_t slot, int count, int milli):
         cdef int32_t cands[MAXD * MAXD]
@@ -816,15 +847,25 @@ cdef class ClusterState:
     cdef Py_ssize_t _best_node(self, int class_id, int policy, int64_t cpu, int64_t mem,
                                int count, int milli, int level_rack, int domain,
                                const unsigned char* mask, Choice* best):
-        """Smallest-key node (ties: lowest slot), or -1. Memoised per distinct node state."""
-        cdef Py_ssize_t slot, best_slot = -1, h, probe
+        """Smallest-key node (ties: lowest slot), or -1.
+
+        Two caches keep this cheap; both can be switched off with ``use_memo`` (tests compare):
+        each node remembers its choice for its last few request shapes until its state
+        changes, and within one decision, nodes in equal states are scored once.
+        """
+        cdef Py_ssize_t slot, best_slot = -1, h
         cdef NodeRec* nd
         cdef Choice here
         cdef Choice* known
-        cdef uint64_t sig
+        cdef uint64_t sig, shape
         cdef bint memo = self.use_memo
-        cdef int i
+        cdef int way
         cdef int64_t balance = self._balance_weight() if policy == P_FRAG else 0
+        cdef int64_t key[3]
+        cdef int64_t best_key[3]
+        shape = mixin(mixin(mixin(mixin(mixin(mixin(self._epoch, <uint64_t>(class_id + 1)),
+                      <uint64_t>policy), <uint64_t>count), <uint64_t>milli), <uint64_t>cpu),
+                      <uint64_t>mem)
         if memo:
             self._memo_ready()
         with nogil:
@@ -841,37 +882,46 @@ cdef class ClusterState:
                 if nd.pods_free < 1 or nd.cpu_free < cpu or nd.mem_free < mem:
                     continue
                 if memo:
-                    sig = nd.signature
-                    h = <Py_ssize_t>(sig & <uint64_t>(self._memo_cap - 1))
-                    while True:
-                        if self._memo_gen[h] != self._gen:
-                            score_node(nd, cpu, mem, count, milli, policy, &self._mixc, balance,
-                                       &self._memo_choice[h])
-                            self._memo_gen[h] = self._gen
-                            self._memo_sig[h] = sig
+                    known = NULL
+                    for way in range(CACHE_WAYS):
+                        if nd.cache_shape[way] == shape and nd.cache_version[way] == nd.version:
+                            known = &nd.cache_choice[way]
                             break
-                        if self._memo_sig[h] == sig:
-                            break
-                        h = (h + 1) & (self._memo_cap - 1)
-                    known = &self._memo_choice[h]
-                    if not known.fits:
-                        continue
-                    if best_slot < 0 or key_less(known.key, best.key):
-                        best_slot = slot
-                        best.key[0] = known.key[0]
-                        best.key[1] = known.key[1]
-                        best.key[2] = known.key[2]
+                    if known == NULL:
+                        sig = nd.signature
+                        h = <Py_ssize_t>(sig & <uint64_t>(self._memo_cap - 1))
+                        while True:
+                            if self._memo_gen[h] != self._gen:
+                                score_node(nd, cpu, mem, count, milli, policy, &self._mixc,
+                                           &self._memo_choice[h])
+                                self._memo_gen[h] = self._gen
+                                self._memo_sig[h] = sig
+                                break
+                            if self._memo_sig[h] == sig:
+                                break
+                            h = (h + 1) & (self._memo_cap - 1)
+                        way = nd.cache_next
+                        nd.cache_next = (way + 1) % CACHE_WAYS
+                        nd.cache_shape[way] = shape
+                        nd.cache_version[way] = nd.version
+                        nd.cache_choice[way] = self._memo_choice[h]
+                        known = &nd.cache_choice[way]
                 else:
-                    score_node(nd, cpu, mem, count, milli, policy, &self._mixc, balance, &here)
-                    if here.fits and (best_slot < 0 or key_less(here.key, best.key)):
-                        best_slot = slot
-                        best[0] = here
-        if best_slot >= 0 and memo:
-            # The memo holds the best key of the state; the device indices must come from the
-            # chosen node itself (equal states may hold their free devices at other indices).
-            score_node(&self._n[best_slot], cpu, mem, count, milli, policy, &self._mixc, balance,
-                       &here)
-            best[0] = here
+                    score_node(nd, cpu, mem, count, milli, policy, &self._mixc, &here)
+                    known = &here
+                if not known.fits:
+                    continue
+                effective_key(known, balance, key)
+                if best_slot < 0 or key_less(key, best_key):
+                    best_slot = slot
+                    best_key[0] = key[0]
+                    best_key[1] = key[1]
+                    best_key[2] = key[2]
+        if best_slot >= 0:
+            # Cached choices hold keys only: the device indices come from the chosen node itself
+            # (nodes in equal states may hold their free devices at other indices).
+            score_node(&self._n[best_slot], cpu, mem, count, milli, policy, &self._mixc, best)
+            effective_key(best, balance, best.key)
         return best_slot
 
     cdef _memo_ready(self):
