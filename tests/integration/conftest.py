@@ -111,7 +111,13 @@ class Tenants:
     def cleanup(self) -> None:
         for name in self.created:
             self.kubectl.cluster.kubectl(
-                "delete", "trainingjobs", "--all", "-n", name, "--wait=true", "--timeout=60s",
+                "delete",
+                "trainingjobs",
+                "--all",
+                "-n",
+                name,
+                "--wait=true",
+                "--timeout=60s",
                 check=False,
             )
             self.kubectl.cluster.kubectl(
@@ -120,10 +126,13 @@ class Tenants:
             self.kubectl.cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
         wait_for(
             "the tenants' pods to be gone",
-            lambda: not [
-                p for p in self.kubectl.get("pods", "-A")["items"]
-                if p["metadata"]["namespace"] in self.created
-            ],
+            lambda: (
+                not [
+                    p
+                    for p in self.kubectl.get("pods", "-A")["items"]
+                    if p["metadata"]["namespace"] in self.created
+                ]
+            ),
             timeout=60,
         )
 

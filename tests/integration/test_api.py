@@ -50,7 +50,12 @@ def test_a_valid_job_is_accepted(kubectl: Kubectl, namespace: str) -> None:
 @pytest.mark.parametrize(
     ("case", "mutate", "field", "words"),
     [
-        ("zero-replicas", lambda s: s.update(replicas=0), "spec.replicas", "greater than or equal to 1"),
+        (
+            "zero-replicas",
+            lambda s: s.update(replicas=0),
+            "spec.replicas",
+            "greater than or equal to 1",
+        ),
         (
             "negative-devices",
             lambda s: s["accelerators"][0].update(devicesPerReplica=-2),

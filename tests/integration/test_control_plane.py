@@ -54,7 +54,7 @@ def test_kwok_pods_run_and_finish_as_annotated(kubectl: Kubectl, cluster: LocalC
     )
     cluster.kubectl("create", "namespace", "kwok-check")
     cluster.wait_for_default_service_account("kwok-check")
-    for name, annotations in (
+    for name, pod_annotations in (
         ("succeeds", {"suanli.io/fake-duration": "2s"}),
         ("fails", {"suanli.io/fake-duration": "2s", "suanli.io/fake-exit-code": "7"}),
     ):
@@ -62,7 +62,11 @@ def test_kwok_pods_run_and_finish_as_annotated(kubectl: Kubectl, cluster: LocalC
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
-                "metadata": {"name": name, "namespace": "kwok-check", "annotations": annotations},
+                "metadata": {
+                    "name": name,
+                    "namespace": "kwok-check",
+                    "annotations": pod_annotations,
+                },
                 "spec": {
                     "nodeName": node,
                     "containers": [{"name": "main", "image": "example.invalid/train:1"}],

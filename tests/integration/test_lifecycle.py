@@ -68,7 +68,11 @@ def test_a_gang_lands_whole_with_its_framework_environment(
         chips = ",".join(f"Ascend910-{i}" for i in replica["deviceIndices"])
         assert pod["metadata"]["annotations"]["huawei.com/Ascend910"] == chips
         owner = pod["metadata"]["ownerReferences"][0]
-        assert (owner["kind"], owner["name"], owner["controller"]) == ("TrainingJob", "pretrain", True)
+        assert (owner["kind"], owner["name"], owner["controller"]) == (
+            "TrainingJob",
+            "pretrain",
+            True,
+        )
         env = env_of(pod)
         assert env["WORLD_SIZE"] == "2"
         assert env["RANK"] == str(replica["replica"])
@@ -103,7 +107,10 @@ def test_falls_back_from_nvidia_to_ascend_when_the_first_option_exceeds_quota(
     assert kubectl.apply(job)[0] == 0
     status = wait_for_phase(kubectl, ns, "sft", "Running")
     assert status["chosenOption"] == {
-        "index": 1, "acceleratorClass": ASCEND, "devicesPerReplica": 8, "replicas": 2,
+        "index": 1,
+        "acceleratorClass": ASCEND,
+        "devicesPerReplica": 8,
+        "replicas": 2,
     }
     for pod in pods_of(kubectl, ns, "sft"):
         container = pod["spec"]["containers"][0]
@@ -146,8 +153,14 @@ def test_a_failed_pod_restarts_the_whole_gang_until_the_limit(
 ) -> None:
     ns = tenants.add("t-restart", [{"acceleratorClass": ASCEND, "nominal": 16}])
     job = job_manifest(
-        "flaky", ns, [option(ASCEND, 8)], replicas=2, duration="3s", exit_code=1,
-        restartPolicy="OnFailure", restartLimit=1,
+        "flaky",
+        ns,
+        [option(ASCEND, 8)],
+        replicas=2,
+        duration="3s",
+        exit_code=1,
+        restartPolicy="OnFailure",
+        restartLimit=1,
     )
     assert kubectl.apply(job)[0] == 0
     first = wait_for("attempt 0 pods", lambda: pods_of(kubectl, ns, "flaky"))
@@ -155,7 +168,8 @@ def test_a_failed_pod_restarts_the_whole_gang_until_the_limit(
 
     def attempt_one() -> list[dict[str, Any]]:
         return [
-            p for p in pods_of(kubectl, ns, "flaky")
+            p
+            for p in pods_of(kubectl, ns, "flaky")
             if p["metadata"]["labels"]["suanli.io/attempt"] == "1"
         ]
 
@@ -176,6 +190,7 @@ def test_a_lost_node_restarts_the_gang_elsewhere(kubectl: Kubectl, tenants: Tena
     node = kubectl.get("node", lost)
     kubectl.run("delete", "node", lost)
     try:
+
         def moved() -> dict[str, Any] | None:
             now = job_status(kubectl, ns, "resilient")
             placed = now.get("placement") or [{}]
@@ -196,19 +211,36 @@ def test_suspend_releases_and_resume_readmits(kubectl: Kubectl, tenants: Tenants
     ns = tenants.add("t-suspend", [{"acceleratorClass": H100, "nominal": 8}])
     assert kubectl.apply(job_manifest("pausable", ns, [option(H100, 8)]))[0] == 0
     wait_for_phase(kubectl, ns, "pausable", "Running")
-    kubectl.run("patch", "trainingjob", "pausable", "-n", ns, "--type=merge",
-                "-p", '{"spec":{"suspend":true}}')
+    kubectl.run(
+        "patch",
+        "trainingjob",
+        "pausable",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"suspend":true}}',
+    )
     wait_for_phase(kubectl, ns, "pausable", "Suspended")
     wait_for("pods removed", lambda: not pods_of(kubectl, ns, "pausable"))
     wait_for("quota released", lambda: quota_usage(kubectl, ns, H100).get("used") == 0)
-    kubectl.run("patch", "trainingjob", "pausable", "-n", ns, "--type=merge",
-                "-p", '{"spec":{"suspend":false}}')
+    kubectl.run(
+        "patch",
+        "trainingjob",
+        "pausable",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"suspend":false}}',
+    )
     wait_for_phase(kubectl, ns, "pausable", "Running")
 
 
 def test_higher_priority_preempts_lower_inside_a_quota(kubectl: Kubectl, tenants: Tenants) -> None:
     ns = tenants.add(
-        "t-preempt", [{"acceleratorClass": H100, "nominal": 8}],
+        "t-preempt",
+        [{"acceleratorClass": H100, "nominal": 8}],
         preemption={"withinQuota": "LowerPriority"},
     )
     assert kubectl.apply(job_manifest("low", ns, [option(H100, 8)], priority=0))[0] == 0
@@ -225,11 +257,14 @@ def test_higher_priority_preempts_lower_inside_a_quota(kubectl: Kubectl, tenants
 
 def test_cohort_borrowing_and_reclaim(kubectl: Kubectl, tenants: Tenants) -> None:
     lender = tenants.add(
-        "t-lender", [{"acceleratorClass": A100, "nominal": 8}], cohort="c-reclaim",
+        "t-lender",
+        [{"acceleratorClass": A100, "nominal": 8}],
+        cohort="c-reclaim",
         preemption={"reclaimWithinCohort": "Any"},
     )
     borrower = tenants.add(
-        "t-borrower", [{"acceleratorClass": A100, "nominal": 8, "borrowingLimit": 8}],
+        "t-borrower",
+        [{"acceleratorClass": A100, "nominal": 8, "borrowingLimit": 8}],
         cohort="c-reclaim",
     )
     assert kubectl.apply(job_manifest("big", borrower, [option(A100, 8)], replicas=2))[0] == 0
@@ -246,16 +281,23 @@ def test_cohort_borrowing_and_reclaim(kubectl: Kubectl, tenants: Tenants) -> Non
 def test_pods_suanli_did_not_create_consume_capacity(kubectl: Kubectl, tenants: Tenants) -> None:
     ns = tenants.add("t-foreign", [{"acceleratorClass": H100, "nominal": 16}])
     nodes = [
-        n["metadata"]["name"] for n in kubectl.get("nodes")["items"]
+        n["metadata"]["name"]
+        for n in kubectl.get("nodes")["items"]
         if n["metadata"]["labels"].get("nvidia.com/gpu.product") == "NVIDIA-H100-80GB-HBM3"
     ]
     foreign = {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": "inference", "namespace": ns},
         "spec": {
             "nodeName": nodes[0],
-            "containers": [{"name": "serve", "image": "example.invalid/serve:1",
-                            "resources": {"limits": {"nvidia.com/gpu": "8"}}}],
+            "containers": [
+                {
+                    "name": "serve",
+                    "image": "example.invalid/serve:1",
+                    "resources": {"limits": {"nvidia.com/gpu": "8"}},
+                }
+            ],
         },
     }
     assert kubectl.apply(foreign)[0] == 0
@@ -284,8 +326,10 @@ def test_ttl_after_finished_deletes_the_job(kubectl: Kubectl, tenants: Tenants) 
     assert kubectl.apply(job)[0] == 0
     wait_for(
         "the finished job to be deleted",
-        lambda: "brief" not in {j["metadata"]["name"]
-                                for j in kubectl.get("trainingjobs", "-n", ns)["items"]},
+        lambda: (
+            "brief"
+            not in {j["metadata"]["name"] for j in kubectl.get("trainingjobs", "-n", ns)["items"]}
+        ),
         timeout=60,
     )
 

@@ -193,7 +193,8 @@ def deployment() -> dict[str, Any]:
         "kind": "Deployment",
         "metadata": _meta(OPERATOR_NAME),
         "spec": {
-            # One active operator; Kopf peering pauses a second one rather than sharing work.
+            # One scheduler at a time: replicas hold a coordination.k8s.io Lease (leader election);
+            # a second replica keeps a warm cache and takes over when the Lease expires.
             "replicas": 1,
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": dict(SELECTOR)},
@@ -216,6 +217,15 @@ def deployment() -> dict[str, Any]:
                                 f"--health-port={HEALTH_PORT}",
                                 f"--metrics-port={METRICS_PORT}",
                                 Text(("--priority=", PEERING_PRIORITY)),
+                            ],
+                            # The scheduling Lease lives in the operator's own namespace.
+                            "env": [
+                                {
+                                    "name": "POD_NAMESPACE",
+                                    "valueFrom": {
+                                        "fieldRef": {"fieldPath": "metadata.namespace"}
+                                    },
+                                }
                             ],
                             "ports": [
                                 {"name": "health", "containerPort": HEALTH_PORT},

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import sys
 
 import kopf
 from prometheus_client import start_http_server
 
+from suanli import __version__
 from suanli.controller import handlers  # registers the Kopf handlers on import
 from suanli.controller.loop import Settings
+from suanli.metrics import Metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,14 +29,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--standalone", action="store_true", help="no peering (single replica)")
     parser.add_argument("--priority", type=int, default=0, help="peering priority")
     parser.add_argument(
-        "--gang-start-timeout", type=float, default=300.0,
+        "--gang-start-timeout",
+        type=float,
+        default=300.0,
         help="seconds an admitted gang may take until all its pods run, else it is requeued",
     )
     parser.add_argument(
-        "--requeue-backoff", type=float, default=10.0,
+        "--requeue-backoff",
+        type=float,
+        default=10.0,
         help="seconds a requeued job waits before it is considered again",
     )
     parser.add_argument("--max-overtakes", type=int, default=8)
+    parser.add_argument(
+        "--leader-election",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="hold a Lease so only one replica schedules (default on)",
+    )
+    parser.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
+    parser.add_argument("--lease-seconds", type=int, default=15)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -44,9 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         requeue_backoff=args.requeue_backoff,
         max_overtakes=args.max_overtakes,
     )
+    handlers.METRICS = Metrics(__version__)
+    if args.leader_election:
+        identity = f"{socket.gethostname()}-{os.getpid()}"
+        handlers.LEASE.update(
+            namespace=args.lease_namespace, identity=identity, seconds=args.lease_seconds
+        )
     # Kopf logs every handler run at INFO; our handlers only feed the cache.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    start_http_server(args.metrics_port, addr=args.bind_address)
+    start_http_server(args.metrics_port, addr=args.bind_address, registry=handlers.METRICS.registry)
     kopf.run(
         clusterwide=True,
         standalone=args.standalone,

@@ -59,7 +59,10 @@ class Cache:
         else:
             previous = store.get(key)
             version = body.get("metadata", {}).get("resourceVersion")
-            if previous is not None and previous.get("metadata", {}).get("resourceVersion") == version:
+            if (
+                previous is not None
+                and previous.get("metadata", {}).get("resourceVersion") == version
+            ):
                 return
             store[key] = body
         self.revision += 1

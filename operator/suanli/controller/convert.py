@@ -13,7 +13,7 @@ from suanli.placement.model import DeviceClass, check_shape
 def device_class(accelerator_class: AcceleratorClass) -> DeviceClass:
     spec = accelerator_class.spec
     return DeviceClass(
-        name=accelerator_class.metadata.name,
+        name=accelerator_class.metadata.name or "",
         devices_per_node=spec.devices_per_node,
         group_size=spec.topology.group_size,
         allowed_counts=tuple(sorted(spec.topology.allowed_device_counts)),
@@ -30,9 +30,7 @@ class OptionProblem:
     message: str
 
 
-def option_problems(
-    job: TrainingJob, classes: Mapping[str, DeviceClass]
-) -> list[OptionProblem]:
+def option_problems(job: TrainingJob, classes: Mapping[str, DeviceClass]) -> list[OptionProblem]:
     """Why each accelerator option of the job can never run, given the catalogue."""
     problems = []
     for index, option in enumerate(job.spec.accelerators):

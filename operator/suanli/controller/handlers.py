@@ -17,12 +17,16 @@ from suanli.api import GROUP, VERSION
 from suanli.constants import KOPF_PREFIX
 from suanli.controller.cache import Kind
 from suanli.controller.kube import Kube
+from suanli.controller.leader import LeaderElector
 from suanli.controller.loop import Controller, Settings
+from suanli.metrics import Metrics
 
 log = logging.getLogger("suanli.handlers")
 
 FINALIZER = "suanli.io/finalizer"
 SETTINGS = Settings()  # replaced from the command line before Kopf starts
+METRICS: Metrics | None = None  # likewise
+LEASE: dict[str, Any] = {}  # namespace, identity, seconds; empty: no leader election
 
 
 @kopf.on.startup()
@@ -37,19 +41,43 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
-    controller = Controller(await asyncio.to_thread(Kube), SETTINGS)
+    kube = await asyncio.to_thread(Kube)
+    controller = Controller(kube, SETTINGS, METRICS)
+    if METRICS is not None:
+        METRICS.attach_state(controller.published)
     memo["controller"] = controller
     memo["loop"] = asyncio.create_task(controller.run(), name="suanli-loop")
+    if LEASE:
+        elector = LeaderElector(
+            kube, LEASE["namespace"], LEASE["identity"], lease_seconds=LEASE["seconds"]
+        )
+        controller.leading = False
+        memo["elector"] = elector
+
+        def on_change(leading: bool) -> None:
+            controller.leading = leading
+            if METRICS is not None:
+                METRICS.set_leader(leading)
+            if leading:
+                controller.cache.changed.set()
+
+        memo["election"] = asyncio.create_task(elector.run(on_change), name="suanli-election")
+    elif METRICS is not None:
+        METRICS.set_leader(True)
     log.info("suanli operator configured")
 
 
 @kopf.on.cleanup()
 async def stop_loop(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get("loop")
-    if isinstance(task, asyncio.Task):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    for name in ("election", "loop"):
+        task = memo.get(name)
+        if isinstance(task, asyncio.Task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    elector = memo.get("elector")
+    if isinstance(elector, LeaderElector):
+        await asyncio.to_thread(elector.release)
 
 
 @kopf.on.probe(id="cycles")
@@ -87,3 +115,20 @@ async def node_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event("", "v1", "pods")
 async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     _feed(Kind.POD, event, memo)
+
+
+@kopf.on.delete(GROUP, VERSION, "trainingjobs")
+async def training_job_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Before a job (and with it its pods) goes away, add its pods' accelerator time to its
+    quota's metering, so consumed device-seconds are never lost with the job."""
+    controller = memo.get("controller")
+    if not isinstance(controller, Controller) or not controller.leading:
+        raise kopf.TemporaryError("not the leader: metering is folded by the leader", delay=5)
+    namespace = body.metadata.namespace or ""
+    pods = [
+        pod
+        for pod in controller.cache.snapshot().of(Kind.POD).values()
+        if pod["metadata"].get("namespace") == namespace
+        and (pod["metadata"].get("labels") or {}).get("suanli.io/job-name") == body.metadata.name
+    ]
+    await controller.fold(namespace, pods)

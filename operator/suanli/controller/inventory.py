@@ -12,6 +12,7 @@ That makes the job status — written before any pod is created — the single s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -83,9 +84,7 @@ def node_ready(node: Mapping[str, Any]) -> bool:
     return False
 
 
-def node_record(
-    node: Mapping[str, Any], catalogue: Mapping[str, CatalogueEntry]
-) -> NodeRecord:
+def node_record(node: Mapping[str, Any], catalogue: Mapping[str, CatalogueEntry]) -> NodeRecord:
     metadata = node.get("metadata", {})
     labels: dict[str, str] = dict(metadata.get("labels") or {})
     allocatable = node.get("status", {}).get("allocatable") or {}
@@ -99,7 +98,8 @@ def node_record(
     # only mirror the Ready condition, which is checked directly.
     tolerated = {entry.resource_name for entry in catalogue.values()} | CONDITION_TAINTS
     hard_taints = [
-        t for t in node.get("spec", {}).get("taints") or []
+        t
+        for t in node.get("spec", {}).get("taints") or []
         if t.get("effect") in ("NoSchedule", "NoExecute") and t.get("key") not in tolerated
     ]
     schedulable = (
@@ -130,9 +130,7 @@ def pod_is_live(pod: Mapping[str, Any]) -> bool:
     return pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")
 
 
-def foreign_pod_charge(
-    pod: Mapping[str, Any], resource_names: Iterable[str]
-) -> PodCharge | None:
+def foreign_pod_charge(pod: Mapping[str, Any], resource_names: Iterable[str]) -> PodCharge | None:
     """What a pod suanli did not create takes from its node (None: takes nothing we track)."""
     node = pod.get("spec", {}).get("nodeName")
     if not node or not pod_is_live(pod):
@@ -180,22 +178,25 @@ class Inventory:
             current = self.nodes.get(name)
             if current == record:
                 continue
-            args = (
-                record.device_class, record.cpu_milli, record.memory_mib, record.pods,
-                record.devices, dict(record.labels), record.rack, record.super_node,
-                record.schedulable,
-            )
+            args = (record.device_class, record.cpu_milli, record.memory_mib, record.pods)
+            options: dict[str, Any] = {
+                "devices": record.devices,
+                "labels": dict(record.labels),
+                "rack": record.rack,
+                "super_node": record.super_node,
+                "schedulable": record.schedulable,
+            }
             if current is None:
-                self.state.add_node(name, *args)
+                self.state.add_node(name, *args, **options)
             else:
                 try:
-                    self.state.update_node(name, *args)
+                    self.state.update_node(name, *args, **options)
                 except ValueError:
                     # Device class or count changed under allocated devices: start over.
                     log.warning("node %s changed its devices; rebuilding its bindings", name)
                     self._forget_node(name)
                     self.state.remove_node(name)
-                    self.state.add_node(name, *args)
+                    self.state.add_node(name, *args, **options)
             self.nodes[name] = record
 
     def _forget_node(self, name: str) -> None:
@@ -214,10 +215,8 @@ class Inventory:
         if signature is not None:
             release_job(self, key, signature)
             return
-        try:
+        with contextlib.suppress(KeyError):
             self.state.release_gang(key)
-        except KeyError:
-            pass
 
     def sync_foreign_pods(self, pods: Mapping[str, Mapping[str, Any]]) -> None:
         resources = [entry.resource_name for entry in self.catalogue.values()]
@@ -236,7 +235,7 @@ class Inventory:
                 continue
             try:
                 self.state.bind(
-                    key, charge.node, charge.cpu_milli, charge.memory_mib, charge.devices
+                    key, charge.node, charge.cpu_milli, charge.memory_mib, devices=charge.devices
                 )
             except ValueError as exc:
                 log.warning("pod %s does not fit the model of its node: %s", key, exc)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -25,9 +25,9 @@ class Kube:
 
     def __init__(self) -> None:
         try:
-            config.load_incluster_config()
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
-            config.load_kube_config()
+            config.load_kube_config()  # type: ignore[no-untyped-call]
         self.api_client = client.ApiClient()
         self.custom = client.CustomObjectsApi(self.api_client)
         self.core = client.CoreV1Api(self.api_client)
@@ -77,13 +77,13 @@ class Kube:
         (names are deterministic per job attempt, so a retry after a crash is idempotent)."""
         kind = manifest["kind"]
         namespace = manifest["metadata"]["namespace"]
-        create = {
+        creators: dict[str, Callable[..., Any]] = {
             "Pod": self.core.create_namespaced_pod,
             "Service": self.core.create_namespaced_service,
             "ConfigMap": self.core.create_namespaced_config_map,
-        }[kind]
+        }
         try:
-            create(namespace, dict(manifest))
+            creators[kind](namespace, dict(manifest))
         except ApiException as exc:
             if exc.status == 409:
                 return False
@@ -108,8 +108,11 @@ class Kube:
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            body: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, "trainingjobs", name
+            body = cast(
+                dict[str, Any],
+                self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "trainingjobs", name
+                ),
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -149,3 +152,31 @@ class Kube:
             self.core.create_namespaced_event(metadata.get("namespace") or "default", event)
         except ApiException as exc:
             log.debug("event %s on %s not posted: %s", reason, metadata["name"], exc.reason)
+
+    def add_metering(self, quota: str, usage: Mapping[str, tuple[float, float]]) -> None:
+        """Add device- and PFLOP-seconds to a ComputeQuota's ``status.metering``: read, add,
+        write with the read resourceVersion; retried on conflicts, never blindly overwritten."""
+        for _ in range(8):
+            body = cast(
+                dict[str, Any],
+                self.custom.get_cluster_custom_object(GROUP, VERSION, "computequotas", quota),
+            )
+            rows = {
+                r["acceleratorClass"]: dict(r)
+                for r in (body.get("status") or {}).get("metering") or []
+            }
+            for cls, (device_seconds, pflop_seconds) in usage.items():
+                row = rows.setdefault(
+                    cls, {"acceleratorClass": cls, "deviceSeconds": 0.0, "pflopSeconds": 0.0}
+                )
+                row["deviceSeconds"] = round(float(row["deviceSeconds"]) + device_seconds, 3)
+                row["pflopSeconds"] = round(float(row["pflopSeconds"]) + pflop_seconds, 3)
+            if self.patch_status(
+                "computequotas",
+                quota,
+                None,
+                body["metadata"]["resourceVersion"],
+                {"metering": [rows[c] for c in sorted(rows)]},
+            ):
+                return
+        raise RuntimeError(f"could not add metering to ComputeQuota {quota}: too many conflicts")

@@ -14,11 +14,12 @@ no API calls, and a restarted operator converges to the same statuses.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,7 +27,7 @@ from pydantic import ValidationError
 from suanli.api.acceleratorclass import AcceleratorClass
 from suanli.api.computequota import ComputeQuota
 from suanli.api.trainingjob import ConditionType, Phase, Reason, TrainingJob
-from suanli.constants import ATTEMPT_LABEL, JOB_NAME_LABEL
+from suanli.constants import ACCELERATOR_CLASS_ANNOTATION, ATTEMPT_LABEL, JOB_NAME_LABEL
 from suanli.controller.cache import Cache, Kind, Object, Snapshot
 from suanli.controller.conditions import now_rfc3339, same_ignoring_time, set_condition
 from suanli.controller.convert import option_problems
@@ -39,6 +40,15 @@ from suanli.controller.inventory import (
     sync_admissions,
 )
 from suanli.controller.kube import Kube
+from suanli.controller.observed import (
+    PHASE_FOR_METRICS,
+    PublishedState,
+    Rows,
+    capacity_rows,
+    pod_allocation,
+    pod_devices,
+    quota_rows,
+)
 from suanli.controller.translate import (
     catalogue_entry,
     job_request,
@@ -46,6 +56,8 @@ from suanli.controller.translate import (
     quota_spec,
     recorded_admission,
 )
+from suanli.metrics import Metrics
+from suanli.metrics.source import JobPhaseCount, MeteringRow, QueueRow, RunningAllocation
 from suanli.scheduling.cycle import (
     Admit,
     CycleConfig,
@@ -57,8 +69,13 @@ from suanli.scheduling.cycle import (
 )
 from suanli.scheduling.model import Admission, JobRequest, QuotaSpec
 from suanli.scheduling.quota import class_of
-from suanli.workload.pods import GangSpec, ReplicaSlot, build_gang, build_service
-from suanli.workload.pods import template_violations
+from suanli.workload.pods import (
+    GangSpec,
+    ReplicaSlot,
+    build_gang,
+    build_service,
+    template_violations,
+)
 
 log = logging.getLogger("suanli.loop")
 
@@ -120,8 +137,15 @@ def status_differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bo
 class Controller:
     """Owns the cache, the placement inventory and the loop; Kopf handlers only feed ``cache``."""
 
-    def __init__(self, kube: Kube, settings: Settings | None = None) -> None:
+    def __init__(
+        self, kube: Kube, settings: Settings | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.cache = Cache()
+        self.metrics = metrics
+        self.published = PublishedState()
+        self.leading = True
+        self.folded_pods: set[str] = set()
+        self.quota_of_namespace: dict[str, str] = {}
         self.kube = kube
         self.settings = settings or Settings()
         self.inventory = Inventory()
@@ -133,14 +157,17 @@ class Controller:
 
     async def run(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.cache.changed.wait(), timeout=TICK_SECONDS)
-            except TimeoutError:
-                pass
             await asyncio.sleep(DEBOUNCE_SECONDS)
             self.cache.changed.clear()
+            if not self.leading:
+                continue
             try:
+                started = time.perf_counter()
                 await self.cycle()
+                if self.metrics is not None:
+                    self.metrics.observe_cycle(time.perf_counter() - started)
             except Exception:
                 log.exception("scheduling cycle failed; retrying")
                 await asyncio.sleep(1.0)
@@ -156,6 +183,7 @@ class Controller:
         self.inventory.sync_nodes(snapshot.of(Kind.NODE).values())
         self.inventory.sync_foreign_pods(snapshot.of(Kind.POD))
         quotas = self._quotas(snapshot)
+        self.quota_of_namespace = {ns: q.name for q in quotas for ns in q.namespaces}
         views, invalid = self._jobs(snapshot)
         writes = 0
         for key, desired in invalid.items():
@@ -204,6 +232,10 @@ class Controller:
             elif isinstance(decision, Wait):
                 writes += await self._wait(decision, views[decision.job.key])
             elif isinstance(decision, Preempt):
+                if self.metrics is not None:
+                    self.metrics.count_preemption(
+                        decision.quota, decision.job.options[decision.option_index].device_class
+                    )
                 for victim in decision.victims:
                     key = victim.admission.job.key
                     if key in evicted or key not in views:
@@ -215,10 +247,15 @@ class Controller:
                 writes += await self._lifecycle(view, now, catalogue)
         writes += await self._quota_statuses(snapshot, quotas, result)
         writes += await self._class_statuses(snapshot)
+        self.published.publish(self._rows(snapshot, quotas, result, views, invalid, catalogue))
         self.cycles += 1
         log.info(
             "cycle %d: %d pending, %d admitted, %d decisions, %d writes in %.1f ms",
-            self.cycles, len(pending), len(admitted), len(result.decisions), writes,
+            self.cycles,
+            len(pending),
+            len(admitted),
+            len(result.decisions),
+            writes,
             (time.perf_counter() - started) * 1000,
         )
 
@@ -238,7 +275,8 @@ class Controller:
             log.warning("%s", message)
 
     def _quotas(self, snapshot: Snapshot) -> list[QuotaSpec]:
-        quotas, claimed = [], {}
+        quotas: list[QuotaSpec] = []
+        claimed: dict[str, str] = {}
         for name, body in sorted(snapshot.of(Kind.COMPUTE_QUOTA).items()):
             try:
                 spec = quota_spec(ComputeQuota.model_validate(body))
@@ -263,9 +301,7 @@ class Controller:
                 metadata = body["metadata"]
                 job_key = f"{metadata['namespace']}/{metadata['labels'][JOB_NAME_LABEL]}"
                 pods_by_job.setdefault(job_key, []).append(body)
-        classes = {
-            name: entry.device_class for name, entry in self.inventory.catalogue.items()
-        }
+        classes = {name: entry.device_class for name, entry in self.inventory.catalogue.items()}
         views, invalid = {}, {}
         for key, body in snapshot.of(Kind.TRAINING_JOB).items():
             if body.get("metadata", {}).get("deletionTimestamp"):
@@ -278,9 +314,7 @@ class Controller:
             views[key] = JobView(key, body, job, job_request(job, body), pods_by_job.get(key, []))
         return views, invalid
 
-    def _validate(
-        self, body: Object, classes: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
+    def _validate(self, body: Object, classes: Mapping[str, Any]) -> dict[str, Any] | None:
         """Status for a job that can never run as written; None when it can."""
         status: Mapping[str, Any] = body.get("status") or {}
         generation = body.get("metadata", {}).get("generation")
@@ -315,12 +349,22 @@ class Controller:
         if reason is None or message is None:
             return None
         conditions = set_condition(
-            conditions, type_=ConditionType.VALID, status=False, reason=reason,
-            message=message, generation=generation, now=now,
+            conditions,
+            type_=ConditionType.VALID,
+            status=False,
+            reason=reason,
+            message=message,
+            generation=generation,
+            now=now,
         )
-        return {"phase": Phase.QUEUED.value, "reason": reason, "message": message,
-                "conditions": conditions, "observedGeneration": generation,
-                "queuePosition": None}
+        return {
+            "phase": Phase.QUEUED.value,
+            "reason": reason,
+            "message": message,
+            "conditions": conditions,
+            "observedGeneration": generation,
+            "queuePosition": None,
+        }
 
     # --- writing --------------------------------------------------------------------------------
     async def _write_job(self, body: Object, desired: Mapping[str, Any]) -> int:
@@ -328,35 +372,61 @@ class Controller:
             return 0
         metadata = body["metadata"]
         written = await self.kube.apatch_status(
-            "trainingjobs", metadata["name"], metadata["namespace"],
-            str(metadata["resourceVersion"]), desired,
+            "trainingjobs",
+            metadata["name"],
+            metadata["namespace"],
+            str(metadata["resourceVersion"]),
+            desired,
         )
         return int(written)
 
     def _conditions(
-        self, view: JobView, type_: str, status: bool, reason: str, message: str,
+        self,
+        view: JobView,
+        type_: str,
+        status: bool,
+        reason: str,
+        message: str,
         extra: tuple[tuple[str, bool, str, str], ...] = (),
     ) -> list[dict[str, Any]]:
         generation = view.body.get("metadata", {}).get("generation")
         now = now_rfc3339()
         conditions = set_condition(
-            view.status.get("conditions") or [], type_=ConditionType.VALID, status=True,
-            reason="Valid", message="the job can run on at least one accelerator option",
-            generation=generation, now=now,
+            view.status.get("conditions") or [],
+            type_=ConditionType.VALID,
+            status=True,
+            reason="Valid",
+            message="the job can run on at least one accelerator option",
+            generation=generation,
+            now=now,
         )
         conditions = set_condition(
-            conditions, type_=type_, status=status, reason=reason, message=message,
-            generation=generation, now=now,
+            conditions,
+            type_=type_,
+            status=status,
+            reason=reason,
+            message=message,
+            generation=generation,
+            now=now,
         )
         for other_type, other_status, other_reason, other_message in extra:
             conditions = set_condition(
-                conditions, type_=other_type, status=other_status, reason=other_reason,
-                message=other_message, generation=generation, now=now,
+                conditions,
+                type_=other_type,
+                status=other_status,
+                reason=other_reason,
+                message=other_message,
+                generation=generation,
+                now=now,
             )
         return conditions
 
     async def _wait(self, wait: Wait, view: JobView) -> int:
         phase = view.status.get("phase")
+        if self.metrics is not None and wait.quota and view.status.get("reason") != wait.reason:
+            self.metrics.count_rejection(
+                wait.quota, wait.job.options[0].device_class, wait.reason.value
+            )
         desired = {
             "phase": phase if phase in (Phase.PREEMPTED.value,) else Phase.QUEUED.value,
             "reason": wait.reason.value,
@@ -371,7 +441,10 @@ class Controller:
         return await self._write_job(view.body, desired)
 
     async def _admit(
-        self, admit: Admit, view: JobView, result: CycleResult,
+        self,
+        admit: Admit,
+        view: JobView,
+        result: CycleResult,
         catalogue: Mapping[str, CatalogueEntry],
     ) -> int:
         option = view.job.spec.accelerators[admit.option_index]
@@ -415,28 +488,36 @@ class Controller:
             await self._create_gang(view, admit.option_index, placement_status(placement), entry)
         except Exception as exc:
             log.warning("job %s: creating its gang failed, rolling back: %s", view.key, exc)
-            await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+            await self._retire_pods(view)
             release_job(self.inventory, view.key, admission_signature(admit.admission))
             result.book.uncharge(view.key)
             self.not_before[view.key] = time.time() + self.settings.requeue_backoff
             await self._requeue_after_rollback(view, f"creating pods failed: {exc}")
             return 1
-        await asyncio.to_thread(
-            self.kube.event, view.body, "Normal", "Admitted", message
-        )
+        await asyncio.to_thread(self.kube.event, view.body, "Normal", "Admitted", message)
+        if self.metrics is not None:
+            reason = "Borrowed" if admit.borrowed else "WithinNominal"
+            self.metrics.count_admission(admit.quota, option.accelerator_class, reason)
+            self.metrics.observe_queue_wait(
+                admit.quota, option.accelerator_class, max(0.0, time.time() - view.request.created)
+            )
         return 1
 
     async def _requeue_after_rollback(self, view: JobView, why: str) -> None:
-        latest = await asyncio.to_thread(
-            self.kube.get_job, view.namespace, view.name
-        )
+        latest = await asyncio.to_thread(self.kube.get_job, view.namespace, view.name)
         if latest is None:
             return
         fresh = JobView(view.key, latest, view.job, view.request)
         desired = {
-            "phase": Phase.QUEUED.value, "reason": "ApplyFailed", "message": why,
-            "chosenOption": None, "placement": None, "admittedAt": None,
-            "conditions": self._conditions(fresh, ConditionType.ADMITTED, False, "ApplyFailed", why),
+            "phase": Phase.QUEUED.value,
+            "reason": "ApplyFailed",
+            "message": why,
+            "chosenOption": None,
+            "placement": None,
+            "admittedAt": None,
+            "conditions": self._conditions(
+                fresh, ConditionType.ADMITTED, False, "ApplyFailed", why
+            ),
         }
         await self._write_job(latest, desired)
 
@@ -462,8 +543,12 @@ class Controller:
         )
 
     async def _create_gang(
-        self, view: JobView, option_index: int, placement: list[dict[str, Any]],
-        entry: CatalogueEntry, only_missing: set[str] | None = None,
+        self,
+        view: JobView,
+        option_index: int,
+        placement: list[dict[str, Any]],
+        entry: CatalogueEntry,
+        only_missing: set[str] | None = None,
     ) -> None:
         spec = self._gang_spec(view, option_index, entry)
         slots = [
@@ -473,21 +558,42 @@ class Controller:
         objects = [build_service(spec), *build_gang(spec, slots)]
         if only_missing is not None:
             objects = [
-                o for o in objects
-                if o["kind"] != "Pod" or o["metadata"]["name"] in only_missing
+                o for o in objects if o["kind"] != "Pod" or o["metadata"]["name"] in only_missing
             ]
-        await asyncio.gather(
-            *(asyncio.to_thread(self.kube.create, o) for o in objects)
-        )
+        await asyncio.gather(*(asyncio.to_thread(self.kube.create, o) for o in objects))
+
+    def _count_eviction(self, view: JobView, reason: str, restart: bool = False) -> None:
+        if self.metrics is None:
+            return
+        quota = view.status.get("quota") or self.quota_of_namespace.get(view.namespace)
+        cls = (view.status.get("chosenOption") or {}).get("acceleratorClass")
+        if not quota or not cls:
+            return
+        self.metrics.count_eviction(str(quota), str(cls), reason)
+        if restart:
+            self.metrics.count_gang_restart(str(quota), str(cls))
 
     async def _evict(self, view: JobView, why: str) -> int:
-        await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+        self._count_eviction(view, "Preempted")
+        # The victim sits out one backoff so the preemptor gets the room it was made for
+        # (otherwise an older victim is re-admitted first and the two thrash).
+        self.not_before[view.key] = time.time() + self.settings.requeue_backoff
+        await self._retire_pods(view)
         release_job(self.inventory, view.key, self.inventory.admissions.get(view.key, (0, ())))
         desired = {
-            "phase": Phase.PREEMPTED.value, "reason": Reason.PREEMPTED.value, "message": why,
-            "chosenOption": None, "placement": None, "admittedAt": None, "startedAt": None,
+            "phase": Phase.PREEMPTED.value,
+            "reason": Reason.PREEMPTED.value,
+            "message": why,
+            "chosenOption": None,
+            "placement": None,
+            "admittedAt": None,
+            "startedAt": None,
             "conditions": self._conditions(
-                view, ConditionType.ADMITTED, False, Reason.PREEMPTED.value, why,
+                view,
+                ConditionType.ADMITTED,
+                False,
+                Reason.PREEMPTED.value,
+                why,
                 ((ConditionType.RUNNING, False, Reason.PREEMPTED.value, why),),
             ),
         }
@@ -496,11 +602,16 @@ class Controller:
 
     async def _suspend(self, view: JobView, had_admission: bool) -> int:
         if had_admission or view.pods:
-            await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+            await self._retire_pods(view)
         message = "suspended by spec.suspend; resumes when it is set to false"
         desired = {
-            "phase": Phase.SUSPENDED.value, "reason": Reason.SUSPENDED.value, "message": message,
-            "chosenOption": None, "placement": None, "admittedAt": None, "startedAt": None,
+            "phase": Phase.SUSPENDED.value,
+            "reason": Reason.SUSPENDED.value,
+            "message": message,
+            "chosenOption": None,
+            "placement": None,
+            "admittedAt": None,
+            "startedAt": None,
             "queuePosition": None,
             "conditions": self._conditions(
                 view, ConditionType.ADMITTED, False, Reason.SUSPENDED.value, message
@@ -523,7 +634,8 @@ class Controller:
         placement = list(status.get("placement") or [])
         option_index = int((status.get("chosenOption") or {}).get("index", 0))
         current = [
-            p for p in view.pods
+            p
+            for p in view.pods
             if p["metadata"].get("labels", {}).get(ATTEMPT_LABEL) == str(view.attempt)
             and not p["metadata"].get("deletionTimestamp")
         ]
@@ -538,11 +650,15 @@ class Controller:
         failed = sorted(n for n, ph in phases.items() if ph == "Failed")
         if failed or lost_nodes or (started and missing):
             if failed:
-                why = f"pod {failed[0]} failed"
+                why, cause = f"pod {failed[0]} failed", "PodFailed"
             elif lost_nodes:
-                why = f"node {lost_nodes[0]} was lost or became unschedulable"
+                why, cause = f"node {lost_nodes[0]} was lost or became unschedulable", "NodeLost"
             else:
-                why = f"pod {sorted(missing)[0]} disappeared"
+                why, cause = f"pod {sorted(missing)[0]} disappeared", "PodLost"
+            restarting = view.job.spec.restart_policy == "OnFailure" and view.attempt < (
+                3 if view.job.spec.restart_limit is None else view.job.spec.restart_limit
+            )
+            self._count_eviction(view, cause, restart=restarting)
             return await self._restart_or_fail(view, why)
         if missing:
             if _seconds_since(status.get("admittedAt"), now) > self.settings.gang_start_timeout:
@@ -555,11 +671,17 @@ class Controller:
         if all(ph == "Succeeded" for ph in phases.values()):
             message = f"all {len(phases)} replicas succeeded"
             desired = {
-                "phase": Phase.SUCCEEDED.value, "reason": Reason.SUCCEEDED.value,
-                "message": message, "finishedAt": now_rfc3339(),
+                "phase": Phase.SUCCEEDED.value,
+                "reason": Reason.SUCCEEDED.value,
+                "message": message,
+                "finishedAt": now_rfc3339(),
                 "startedAt": status.get("startedAt") or now_rfc3339(),
                 "conditions": self._conditions(
-                    view, ConditionType.FINISHED, True, Reason.SUCCEEDED.value, message,
+                    view,
+                    ConditionType.FINISHED,
+                    True,
+                    Reason.SUCCEEDED.value,
+                    message,
                     ((ConditionType.RUNNING, False, Reason.SUCCEEDED.value, message),),
                 ),
             }
@@ -567,33 +689,45 @@ class Controller:
             return await self._write_job(view.body, desired)
         max_run = view.job.spec.max_run_seconds
         if started and max_run is not None and _seconds_since(status["startedAt"], now) > max_run:
-            await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
-            return await self._fail(view, Reason.MAX_RUN_TIME_EXCEEDED.value,
-                                    f"ran longer than spec.maxRunSeconds ({max_run} s)")
+            await self._retire_pods(view)
+            return await self._fail(
+                view,
+                Reason.MAX_RUN_TIME_EXCEEDED.value,
+                f"ran longer than spec.maxRunSeconds ({max_run} s)",
+            )
         running = all(ph in ("Running", "Succeeded") for ph in phases.values())
         if running and not started:
             message = f"all {len(phases)} replicas are running"
             desired = {
-                "phase": Phase.RUNNING.value, "reason": Reason.RUNNING.value, "message": message,
+                "phase": Phase.RUNNING.value,
+                "reason": Reason.RUNNING.value,
+                "message": message,
                 "startedAt": now_rfc3339(),
                 "conditions": self._conditions(
                     view, ConditionType.RUNNING, True, Reason.RUNNING.value, message
                 ),
             }
             return await self._write_job(view.body, desired)
-        if not running and not started and (
-            _seconds_since(status.get("admittedAt"), now) > self.settings.gang_start_timeout
+        if (
+            not running
+            and not started
+            and (_seconds_since(status.get("admittedAt"), now) > self.settings.gang_start_timeout)
         ):
             return await self._requeue(view, "the gang did not start in time")
         return 0
 
     async def _requeue(self, view: JobView, why: str) -> int:
-        await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+        await self._retire_pods(view)
         self.not_before[view.key] = time.time() + self.settings.requeue_backoff
         message = f"{why}; released and requeued"
         desired = {
-            "phase": Phase.QUEUED.value, "reason": "GangStartTimeout", "message": message,
-            "chosenOption": None, "placement": None, "admittedAt": None, "startedAt": None,
+            "phase": Phase.QUEUED.value,
+            "reason": "GangStartTimeout",
+            "message": message,
+            "chosenOption": None,
+            "placement": None,
+            "admittedAt": None,
+            "startedAt": None,
             "restartCount": view.attempt + 1,
             "conditions": self._conditions(
                 view, ConditionType.ADMITTED, False, "GangStartTimeout", message
@@ -602,17 +736,26 @@ class Controller:
         return await self._write_job(view.body, desired)
 
     async def _restart_or_fail(self, view: JobView, why: str) -> int:
-        await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+        await self._retire_pods(view)
         limit = view.job.spec.restart_limit
         limit = 3 if limit is None else limit
         if view.job.spec.restart_policy == "OnFailure" and view.attempt < limit:
             message = f"{why}; restarting the whole gang (restart {view.attempt + 1} of {limit})"
             desired = {
-                "phase": Phase.QUEUED.value, "reason": "Restarting", "message": message,
-                "chosenOption": None, "placement": None, "admittedAt": None, "startedAt": None,
+                "phase": Phase.QUEUED.value,
+                "reason": "Restarting",
+                "message": message,
+                "chosenOption": None,
+                "placement": None,
+                "admittedAt": None,
+                "startedAt": None,
                 "restartCount": view.attempt + 1,
                 "conditions": self._conditions(
-                    view, ConditionType.RUNNING, False, "Restarting", message,
+                    view,
+                    ConditionType.RUNNING,
+                    False,
+                    "Restarting",
+                    message,
                     ((ConditionType.ADMITTED, False, "Restarting", message),),
                 ),
             }
@@ -627,15 +770,137 @@ class Controller:
 
     async def _fail(self, view: JobView, reason: str, message: str) -> int:
         desired = {
-            "phase": Phase.FAILED.value, "reason": reason, "message": message,
+            "phase": Phase.FAILED.value,
+            "reason": reason,
+            "message": message,
             "finishedAt": now_rfc3339(),
             "conditions": self._conditions(
-                view, ConditionType.FINISHED, True, reason, message,
+                view,
+                ConditionType.FINISHED,
+                True,
+                reason,
+                message,
                 ((ConditionType.RUNNING, False, reason, message),),
             ),
         }
         await asyncio.to_thread(self.kube.event, view.body, "Warning", reason, message)
         return await self._write_job(view.body, desired)
+
+    # --- metering: fold the accelerator time of pods before they are deleted ------------------
+    def _usage(self, pods: list[Object]) -> tuple[dict[str, tuple[float, float]], list[str]]:
+        """Device- and PFLOP-seconds per class used by ``pods`` so far, and their uids."""
+        now = time.time()
+        usage: dict[str, tuple[float, float]] = {}
+        uids = []
+        for pod in pods:
+            uid = str(pod["metadata"].get("uid", ""))
+            if uid in self.folded_pods or pod["metadata"].get("deletionTimestamp"):
+                continue
+            cls = (pod["metadata"].get("annotations") or {}).get(ACCELERATOR_CLASS_ANNOTATION)
+            entry = self.inventory.catalogue.get(str(cls))
+            if entry is None:
+                continue
+            devices = pod_devices(pod, entry.resource_name)
+            allocation = pod_allocation(pod, devices, entry.device_class.tflops)
+            if allocation is None:
+                continue
+            end = allocation.finished_at if allocation.finished_at is not None else now
+            seconds = max(0.0, end - allocation.started_at) * devices
+            old = usage.get(entry.device_class.name, (0.0, 0.0))
+            usage[entry.device_class.name] = (
+                old[0] + seconds,
+                old[1] + seconds * allocation.pflops_per_device,
+            )
+            uids.append(uid)
+        return usage, uids
+
+    async def fold(self, namespace: str, pods: list[Object]) -> None:
+        """Add the pods' usage to their quota's ``status.metering`` before they go away, so the
+        metering counters (accumulated + running) never go down."""
+        quota = self.quota_of_namespace.get(namespace)
+        usage, uids = self._usage(pods)
+        if quota is None or not usage:
+            return
+        await asyncio.to_thread(self.kube.add_metering, quota, usage)
+        self.folded_pods.update(uids)
+
+    async def _retire_pods(self, view: JobView) -> None:
+        await self.fold(view.namespace, view.pods)
+        await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+
+    # --- rows for the metrics collector ---------------------------------------------------------
+    def _rows(
+        self,
+        snapshot: Snapshot,
+        quotas: list[QuotaSpec],
+        result: CycleResult,
+        views: Mapping[str, JobView],
+        invalid: Mapping[str, Mapping[str, Any]],
+        catalogue: Mapping[str, CatalogueEntry],
+    ) -> Rows:
+        statuses = {q.name: result.quota_status(q.name) for q in quotas}
+        phases: dict[tuple[str, str], int] = {}
+        for key, body in snapshot.of(Kind.TRAINING_JOB).items():
+            quota = self.quota_of_namespace.get(key.split("/", 1)[0])
+            if quota is None:
+                continue
+            phase = (invalid.get(key) or body.get("status") or {}).get("phase")
+            label = PHASE_FOR_METRICS.get(phase, "Pending")
+            phases[(quota, label)] = phases.get((quota, label), 0) + 1
+        queues: dict[tuple[str, str], list[float]] = {}
+        for wait in result.waiting:
+            if wait.quota is None:
+                continue
+            cls = wait.job.options[0].device_class
+            queues.setdefault((wait.quota, cls), []).append(wait.job.created)
+        metering: list[MeteringRow] = []
+        running: dict[tuple[str, str], list[RunningAllocation]] = {}
+        for view in views.values():
+            quota = self.quota_of_namespace.get(view.namespace)
+            if quota is None:
+                continue
+            for pod in view.pods:
+                uid = str(pod["metadata"].get("uid", ""))
+                if uid in self.folded_pods or pod["metadata"].get("deletionTimestamp"):
+                    continue
+                annotations = pod["metadata"].get("annotations") or {}
+                entry = catalogue.get(str(annotations.get(ACCELERATOR_CLASS_ANNOTATION)))
+                if entry is None:
+                    continue
+                allocation = pod_allocation(
+                    pod, pod_devices(pod, entry.resource_name), entry.device_class.tflops
+                )
+                if allocation is not None:
+                    running.setdefault((quota, entry.device_class.name), []).append(allocation)
+        accumulated: dict[tuple[str, str], tuple[float, float]] = {}
+        for spec in quotas:
+            body = snapshot.of(Kind.COMPUTE_QUOTA).get(spec.name) or {}
+            for row in (body.get("status") or {}).get("metering") or []:
+                accumulated[(spec.name, row["acceleratorClass"])] = (
+                    float(row.get("deviceSeconds", 0)),
+                    float(row.get("pflopSeconds", 0)),
+                )
+        for quota_class in sorted(set(accumulated) | set(running)):
+            device_seconds, pflop_seconds = accumulated.get(quota_class, (0.0, 0.0))
+            metering.append(
+                MeteringRow(
+                    *quota_class,
+                    device_seconds,
+                    pflop_seconds,
+                    tuple(running.get(quota_class, ())),
+                )
+            )
+        return Rows(
+            quotas=quota_rows(quotas, statuses, catalogue),
+            phases=tuple(JobPhaseCount(q, p, n) for (q, p), n in sorted(phases.items())),
+            queues=tuple(
+                QueueRow(q, c, len(times), min(times)) for (q, c), times in sorted(queues.items())
+            ),
+            capacity=capacity_rows(
+                self.inventory.state.capacity_summary(), catalogue, self.inventory.nodes.values()
+            ),
+            metering=tuple(metering),
+        )
 
     # --- derived status of quotas and classes ---------------------------------------------------
     async def _quota_statuses(
@@ -649,8 +914,7 @@ class Controller:
         admitted_jobs: dict[str, int] = {}
         for spec in quotas:
             admitted_jobs[spec.name] = sum(
-                1 for key in self.inventory.admissions
-                if key.split("/", 1)[0] in spec.namespaces
+                1 for key in self.inventory.admissions if key.split("/", 1)[0] in spec.namespaces
             )
         for spec in quotas:
             body = snapshot.of(Kind.COMPUTE_QUOTA).get(spec.name)
@@ -658,19 +922,25 @@ class Controller:
                 continue
             book = result.quota_status(spec.name)
             classes = sorted(
-                {c for r in (*book.used, *book.borrowed, *book.lent, *book.pending)
-                 if (c := class_of(r)) is not None} | set(spec.devices)
+                {
+                    c
+                    for r in (*book.used, *book.borrowed, *book.lent, *book.pending)
+                    if (c := class_of(r)) is not None
+                }
+                | set(spec.devices)
             )
             usage = []
             for cls in classes:
                 resource = f"devices:{cls}"
-                usage.append({
-                    "acceleratorClass": cls,
-                    "used": -(-book.used.get(resource, 0) // 1000),
-                    "borrowed": -(-book.borrowed.get(resource, 0) // 1000),
-                    "lent": -(-book.lent.get(resource, 0) // 1000),
-                    "pending": -(-book.pending.get(resource, 0) // 1000),
-                })
+                usage.append(
+                    {
+                        "acceleratorClass": cls,
+                        "used": -(-book.used.get(resource, 0) // 1000),
+                        "borrowed": -(-book.borrowed.get(resource, 0) // 1000),
+                        "lent": -(-book.lent.get(resource, 0) // 1000),
+                        "pending": -(-book.pending.get(resource, 0) // 1000),
+                    }
+                )
             tflops = result.book.compute_used_tflops(spec.name)
             desired = {
                 "usage": usage,
@@ -681,7 +951,10 @@ class Controller:
             }
             if status_differs(body.get("status") or {}, desired):
                 written = await self.kube.apatch_status(
-                    "computequotas", spec.name, None, str(body["metadata"]["resourceVersion"]),
+                    "computequotas",
+                    spec.name,
+                    None,
+                    str(body["metadata"]["resourceVersion"]),
                     desired,
                 )
                 writes += int(written)
@@ -699,11 +972,16 @@ class Controller:
                 "nodes": capacity.nodes,
                 "devices": capacity.total_devices,
                 "allocatedDevices": -(-capacity.allocated_milli // 1000),
-                "capacityPFLOPS": round(capacity.total_devices * entry.device_class.tflops / 1000, 3),
+                "capacityPFLOPS": round(
+                    capacity.total_devices * entry.device_class.tflops / 1000, 3
+                ),
             }
             if status_differs(body.get("status") or {}, desired):
                 written = await self.kube.apatch_status(
-                    "acceleratorclasses", name, None, str(body["metadata"]["resourceVersion"]),
+                    "acceleratorclasses",
+                    name,
+                    None,
+                    str(body["metadata"]["resourceVersion"]),
                     desired,
                 )
                 writes += int(written)

@@ -49,9 +49,7 @@ def quota_spec(quota: ComputeQuota) -> QuotaSpec:
         for r in spec.resources
     }
     cpu = ResourceQuota(to_milli(spec.cpu)) if spec.cpu is not None else None
-    memory = (
-        ResourceQuota(int(parse_quantity(spec.memory))) if spec.memory is not None else None
-    )
+    memory = ResourceQuota(int(parse_quantity(spec.memory))) if spec.memory is not None else None
     return QuotaSpec(
         name=quota.metadata.name or "",
         namespaces=frozenset(spec.namespaces),

@@ -49,7 +49,9 @@ def start_operator(
         cwd=REPO_ROOT,
     )
     state = cluster.read_state()
-    state["ports"].update({"operator_metrics": ports["metrics"], "operator_health": ports["health"]})
+    state["ports"].update(
+        {"operator_metrics": ports["metrics"], "operator_health": ports["health"]}
+    )
     cluster._write_state(state)
     cluster._wait_http(f"http://127.0.0.1:{ports['health']}/healthz", name, timeout=60)
     return ports
@@ -103,8 +105,16 @@ def install_api(cluster: LocalCluster) -> None:
 
 def show(cluster: LocalCluster) -> None:
     for args in (
-        ("get", "nodes", "-L", "topology.suanli.io/rack", "-L", "node.kubernetes.io/npu.chip.name",
-         "-L", "nvidia.com/gpu.product"),
+        (
+            "get",
+            "nodes",
+            "-L",
+            "topology.suanli.io/rack",
+            "-L",
+            "node.kubernetes.io/npu.chip.name",
+            "-L",
+            "nvidia.com/gpu.product",
+        ),
         ("get", "acceleratorclasses"),
         ("get", "computequotas"),
         ("get", "trainingjobs", "-A"),

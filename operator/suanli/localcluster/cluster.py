@@ -404,7 +404,9 @@ class LocalCluster:
             time.sleep(0.25)
         raise ClusterError(f"{name} not ready at {url} after {timeout:.0f} s ({last})")
 
-    def wait_for_default_service_account(self, namespace: str = "default", timeout: float = 60) -> None:
+    def wait_for_default_service_account(
+        self, namespace: str = "default", timeout: float = 60
+    ) -> None:
         """Pods are refused until the namespace's default ServiceAccount exists."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -423,6 +425,7 @@ class LocalCluster:
             input=input_text,
             capture_output=True,
             text=True,
+            check=False,
         )
         if check and result.returncode != 0:
             raise ClusterError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")

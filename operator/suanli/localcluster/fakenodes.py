@@ -122,7 +122,9 @@ def node_manifest(name: str, model: MachineModel, rack: str) -> dict[str, Any]:
     }
 
 
-def default_nodes(layout: tuple[tuple[str, str, int], ...] = DEFAULT_LAYOUT) -> list[dict[str, Any]]:
+def default_nodes(
+    layout: tuple[tuple[str, str, int], ...] = DEFAULT_LAYOUT,
+) -> list[dict[str, Any]]:
     nodes = []
     for kind, rack, count in layout:
         for index in range(1, count + 1):

@@ -110,7 +110,8 @@ spec:
       {{ with $hostIPs }}
       hostIP: {{ index . 0 | Quote }}
       {{ end }}
-      {{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
+      {{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) \
+        ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
       {{ with $podIPs }}
       podIP: {{ index . 0 | Quote }}
       podIPs:

@@ -27,19 +27,44 @@ from suanli.constants import (
 MASTER_PORT = 29500
 CHECKPOINT_ROOT = "/checkpoints"
 CONTAINER_FIELDS = (
-    "name", "image", "imagePullPolicy", "command", "args", "workingDir", "env", "volumeMounts",
-    "ports", "livenessProbe", "readinessProbe",
+    "name",
+    "image",
+    "imagePullPolicy",
+    "command",
+    "args",
+    "workingDir",
+    "env",
+    "volumeMounts",
+    "ports",
+    "livenessProbe",
+    "readinessProbe",
 )
 SAFE_VOLUME_SOURCES = frozenset(
-    {"emptyDir", "configMap", "secret", "persistentVolumeClaim", "downwardAPI", "projected",
-     "ephemeral", "csi", "nfs"}
+    {
+        "emptyDir",
+        "configMap",
+        "secret",
+        "persistentVolumeClaim",
+        "downwardAPI",
+        "projected",
+        "ephemeral",
+        "csi",
+        "nfs",
+    }
 )
 SAFE_CONTAINER_SECURITY = frozenset(
     {"runAsUser", "runAsGroup", "runAsNonRoot", "readOnlyRootFilesystem", "seccompProfile"}
 )
 SAFE_POD_SECURITY = frozenset(
-    {"runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "fsGroupChangePolicy",
-     "supplementalGroups", "seccompProfile"}
+    {
+        "runAsUser",
+        "runAsGroup",
+        "runAsNonRoot",
+        "fsGroup",
+        "fsGroupChangePolicy",
+        "supplementalGroups",
+        "seccompProfile",
+    }
 )
 
 
@@ -59,7 +84,7 @@ def template_violations(template: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"{base}.tolerations: tolerations are granted by the AcceleratorClass, not the job"
         )
-    for key in (spec.get("securityContext") or {}):
+    for key in spec.get("securityContext") or {}:
         if key not in SAFE_POD_SECURITY:
             problems.append(f"{base}.securityContext.{key}: not allowed")
     for index, volume in enumerate(spec.get("volumes") or []):
@@ -74,7 +99,7 @@ def template_violations(template: Mapping[str, Any]) -> list[str]:
                     key in ("privileged", "allowPrivilegeEscalation") and value is False
                 ):
                     problems.append(f"{base}.{group}[{index}].securityContext.{key}: not allowed")
-            for resource in ((container.get("resources") or {}).get("limits") or {}):
+            for resource in (container.get("resources") or {}).get("limits") or {}:
                 if resource not in ("cpu", "memory", "ephemeral-storage"):
                     problems.append(
                         f"{base}.{group}[{index}].resources.limits.{resource}: accelerators "
@@ -151,15 +176,19 @@ def framework_env(spec: GangSpec, slot: ReplicaSlot, world_size: int) -> list[di
         {"name": "SUANLI_ATTEMPT", "value": str(spec.attempt)},
         {"name": "SUANLI_ACCELERATOR_CLASS", "value": spec.accelerator_class},
         # Stable across gang restarts: the job's uid, not the attempt, names the directory.
-        {"name": "SUANLI_CHECKPOINT_DIR",
-         "value": f"{CHECKPOINT_ROOT}/{spec.namespace}/{spec.job_name}-{spec.job_uid[:8]}"},
+        {
+            "name": "SUANLI_CHECKPOINT_DIR",
+            "value": f"{CHECKPOINT_ROOT}/{spec.namespace}/{spec.job_name}-{spec.job_uid[:8]}",
+        },
     ]
     if spec.vendor == "huawei":
         env += [
             {"name": "RANK_TABLE_FILE", "value": "/etc/hccl/rank_table.json"},
             {"name": "RANK_SIZE", "value": str(world_size * spec.devices_per_replica)},
-            {"name": "ASCEND_VISIBLE_DEVICES",
-             "value": ",".join(str(i) for i in slot.device_indices)},
+            {
+                "name": "ASCEND_VISIBLE_DEVICES",
+                "value": ",".join(str(i) for i in slot.device_indices),
+            },
         ]
     return env
 
@@ -170,12 +199,17 @@ def _container(raw: Mapping[str, Any]) -> dict[str, Any]:
         k: v for k, v in (raw.get("securityContext") or {}).items() if k in SAFE_CONTAINER_SECURITY
     }
     container["securityContext"] = {
-        **security, "privileged": False, "allowPrivilegeEscalation": False
+        **security,
+        "privileged": False,
+        "allowPrivilegeEscalation": False,
     }
     resources = raw.get("resources") or {}
     container["resources"] = {
-        part: {k: str(v) for k, v in (resources.get(part) or {}).items()
-               if k in ("cpu", "memory", "ephemeral-storage")}
+        part: {
+            k: str(v)
+            for k, v in (resources.get(part) or {}).items()
+            if k in ("cpu", "memory", "ephemeral-storage")
+        }
         for part in ("requests", "limits")
     }
     return container
@@ -196,8 +230,11 @@ def build_pod(spec: GangSpec, slot: ReplicaSlot, world_size: int) -> dict[str, A
     for container in containers:
         tenant_env = [e for e in container.get("env") or [] if e.get("name") not in ours]
         container["env"] = tenant_env + env
-    labels = {**(template_meta.get("labels") or {}), **gang_labels(spec),
-              REPLICA_INDEX_LABEL: str(slot.index)}
+    labels = {
+        **(template_meta.get("labels") or {}),
+        **gang_labels(spec),
+        REPLICA_INDEX_LABEL: str(slot.index),
+    }
     indices = ",".join(str(i) for i in slot.device_indices)
     annotations = {
         **(template_meta.get("annotations") or {}),
@@ -205,7 +242,8 @@ def build_pod(spec: GangSpec, slot: ReplicaSlot, world_size: int) -> dict[str, A
         ACCELERATOR_CLASS_ANNOTATION: spec.accelerator_class,
     }
     volumes = [
-        v for v in template_spec.get("volumes") or []
+        v
+        for v in template_spec.get("volumes") or []
         if all(k == "name" or k in SAFE_VOLUME_SOURCES for k in v)
     ]
     if spec.vendor == "huawei":
@@ -214,10 +252,13 @@ def build_pod(spec: GangSpec, slot: ReplicaSlot, world_size: int) -> dict[str, A
         annotations[spec.resource_name] = ",".join(f"{prefix}-{i}" for i in slot.device_indices)
         volumes.append({"name": "suanli-hccl", "configMap": {"name": rank_table_name(spec)}})
         first.setdefault("volumeMounts", [])
-        first["volumeMounts"] = [*first["volumeMounts"],
-                                 {"name": "suanli-hccl", "mountPath": "/etc/hccl", "readOnly": True}]
+        first["volumeMounts"] = [
+            *first["volumeMounts"],
+            {"name": "suanli-hccl", "mountPath": "/etc/hccl", "readOnly": True},
+        ]
     pod_security = {
-        k: v for k, v in (template_spec.get("securityContext") or {}).items()
+        k: v
+        for k, v in (template_spec.get("securityContext") or {}).items()
         if k in SAFE_POD_SECURITY
     }
     pod_spec: dict[str, Any] = {
