@@ -218,6 +218,8 @@ class LocalCluster:
             return
         pid = int(info["pid"])
         if not _pid_runs(pid, str(info["binary"])):
+            if child is not None:
+                child.wait(timeout=timeout)  # reap it (it died on its own or was killed)
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
