@@ -62,26 +62,42 @@ cdef enum:
     CACHE_WAYS = 4
 
 
-cdef inline void effective_key(const Choice* c, int64_t balance, int64_t* out) noexcept nogil:
+cdef inline void effective_key(const int64_t* key, int64_t imbalance, int64_t balance,
+                               int64_t* out) noexcept nogil:
     """The key nodes are compared by: balance enters here, so cached choices stay valid as the
     utilisation moves (it is the same for every candidate of one node, so never picks one)."""
-    out[0] = c.key[0] + balance * c.imbalance // PPM
-    out[1] = c.key[1]
-    out[2] = c.key[2]
+    out[0] = key[0] + balance * imbalance // PPM
+    out[1] = key[1]
+    out[2] = key[2]
 
 
 cdef struct NodeRec:
-    int64_t cpu_cap, mem_cap, pods_cap
+    # hot: read for every node on every decision (first cache line)
     int64_t cpu_free, mem_free, pods_free
-    int32_t ndev, group, dclass, alive, sched, rack, superid
+    int32_t dclass, alive, sched, rack, superid
+    uint32_t version        # bumped on every state change; validates the score cache
+    # cold
+    int64_t cpu_cap, mem_cap, pods_cap
+    int32_t ndev, group
+    int32_t class_pos       # index in its device class's slot list
     uint64_t signature
     int64_t frag_cache      # expected fragmentation of the current state, -1 when stale
-    uint32_t version        # bumped on every state change; validates the score cache
-    int32_t cache_next
-    uint64_t cache_shape[CACHE_WAYS]     # request-shape hash (with the config epoch)
-    uint32_t cache_version[CACHE_WAYS]
-    Choice cache_choice[CACHE_WAYS]
     int32_t dev[MAXD]
+
+
+cdef struct CachedKey:
+    int64_t key[3]
+    int64_t imbalance
+    int32_t fits
+
+
+# A node's best choice for its last few request shapes, kept apart from NodeRec so the
+# per-decision scan touches as little memory as possible.
+cdef struct NodeCache:
+    uint64_t shape[CACHE_WAYS]       # request-shape hash (with the config epoch)
+    uint32_t version[CACHE_WAYS]
+    int32_t next
+    CachedKey entry[CACHE_WAYS]
 
 
 cdef struct MixC:
@@ -377,6 +393,11 @@ cdef class ClusterState:
     """A long-lived cluster model, updated incrementally, that places gangs (compiled)."""
 
     cdef NodeRec* _n
+    cdef NodeCache* _cache
+    cdef int32_t** _class_slots
+    cdef int32_t* _class_count
+    cdef int32_t* _class_cap
+    cdef Py_ssize_t _class_lists
     cdef Py_ssize_t _cap
     cdef Py_ssize_t _len
     cdef MixC _mixc
@@ -414,6 +435,11 @@ cdef class ClusterState:
         self._cap = 0
         self._len = 0
         self._n = NULL
+        self._cache = NULL
+        self._class_slots = NULL
+        self._class_count = NULL
+        self._class_cap = NULL
+        self._class_lists = 0
         self._class_policy_c = NULL
         memset(&self._mixc, 0, sizeof(MixC))
         self._memo_cap = 0
@@ -426,6 +452,13 @@ cdef class ClusterState:
 
     def __dealloc__(self):
         free(self._n)
+        free(self._cache)
+        cdef Py_ssize_t k
+        for k in range(self._class_lists):
+            free(self._class_slots[k])
+        free(self._class_slots)
+        free(self._class_count)
+        free(self._class_cap)
         free(self._class_policy_c)
         self._free_mix()
         free(self._memo_sig)
@@ -466,6 +499,7 @@ cdef class ClusterState:
         self._class_index[device_class.name] = len(self._classes)
         self._classes.append(device_class)
         self._class_policy.append(self._policy)
+        self._grow_class_lists(len(self._classes))
         self._sync_policies()
         self._load_mix(self._mix.resized(self._classes))
 
@@ -492,6 +526,53 @@ cdef class ClusterState:
         for k in range(count):
             self._class_policy_c[k] = policy_code(self._class_policy[k])
         self._epoch += 1
+
+    cdef _grow_class_lists(self, Py_ssize_t count):
+        cdef int32_t** slots = <int32_t**>realloc(self._class_slots, count * sizeof(int32_t*))
+        if slots == NULL:
+            raise MemoryError()
+        self._class_slots = slots
+        cdef int32_t* counts = <int32_t*>realloc(self._class_count, count * sizeof(int32_t))
+        if counts == NULL:
+            raise MemoryError()
+        self._class_count = counts
+        cdef int32_t* caps = <int32_t*>realloc(self._class_cap, count * sizeof(int32_t))
+        if caps == NULL:
+            raise MemoryError()
+        self._class_cap = caps
+        while self._class_lists < count:
+            self._class_slots[self._class_lists] = NULL
+            self._class_count[self._class_lists] = 0
+            self._class_cap[self._class_lists] = 0
+            self._class_lists += 1
+
+    cdef _list_add(self, Py_ssize_t slot):
+        cdef int k = self._n[slot].dclass
+        cdef int32_t cap
+        cdef int32_t* grown
+        if k < 0:
+            return
+        if self._class_count[k] == self._class_cap[k]:
+            cap = max(64, 2 * self._class_cap[k])
+            grown = <int32_t*>realloc(self._class_slots[k], cap * sizeof(int32_t))
+            if grown == NULL:
+                raise MemoryError()
+            self._class_slots[k] = grown
+            self._class_cap[k] = cap
+        self._n[slot].class_pos = self._class_count[k]
+        self._class_slots[k][self._class_count[k]] = <int32_t>slot
+        self._class_count[k] += 1
+
+    cdef _list_remove(self, Py_ssize_t slot):
+        cdef int k = self._n[slot].dclass
+        cdef int32_t pos, last
+        if k < 0:
+            return
+        pos = self._n[slot].class_pos
+        self._class_count[k] -= 1
+        last = self._class_slots[k][self._class_count[k]]
+        self._class_slots[k][pos] = last
+        self._n[last].class_pos = pos
 
     cdef _free_mix(self):
         free(self._mixc.const_w)
@@ -561,7 +642,8 @@ cdef class ClusterState:
         self._set_meta(slot, name, labels, rack, super_node, schedulable)
         nd.signature = state_signature(nd)
         nd.frag_cache = -1
-        nd.version += 1
+        memset(&self._cache[slot], 0, sizeof(NodeCache))
+        self._list_add(slot)
         self._slot_of[name] = slot
         self._pods_on[slot] = set()
         self._dev_total += devices * CWHOLE
@@ -592,7 +674,10 @@ cdef class ClusterState:
             nd.ndev = devices
             for i in range(devices):
                 nd.dev[i] = CWHOLE
-        nd.dclass = class_id
+        if class_id != nd.dclass:
+            self._list_remove(slot)
+            nd.dclass = class_id
+            self._list_add(slot)
         nd.group = min(self._classes[class_id].group_size, devices) if class_id >= 0 else 1
         self._set_meta(slot, name, labels, rack, super_node, schedulable)
         nd.signature = state_signature(nd)
@@ -607,6 +692,7 @@ cdef class ClusterState:
         self._dev_total -= self._n[slot].ndev * CWHOLE
         for i in range(self._n[slot].ndev):
             self._dev_free -= self._n[slot].dev[i]
+        self._list_remove(slot)
         self._n[slot].alive = 0
         self._names[slot] = None
         self._labels[slot] = None
@@ -639,6 +725,10 @@ cdef class ClusterState:
         if grown == NULL:
             raise MemoryError()
         self._n = grown
+        cdef NodeCache* cache = <NodeCache*>realloc(self._cache, cap * sizeof(NodeCache))
+        if cache == NULL:
+            raise MemoryError()
+        self._cache = cache
         self._cap = cap
 
     # --- pods ------------------------------------------------------------------------------
@@ -849,27 +939,37 @@ cdef class ClusterState:
                                const unsigned char* mask, Choice* best):
         """Smallest-key node (ties: lowest slot), or -1.
 
-        Two caches keep this cheap; both can be switched off with ``use_memo`` (tests compare):
-        each node remembers its choice for its last few request shapes until its state
-        changes, and within one decision, nodes in equal states are scored once.
+        Only the nodes of the requested class are visited. Two caches keep each visit cheap;
+        both can be switched off with ``use_memo`` (tests compare): each node remembers its
+        choice for its last few request shapes until its state changes, and within one
+        decision, nodes in equal states are scored once.
         """
-        cdef Py_ssize_t slot, best_slot = -1, h
+        cdef Py_ssize_t i, visits, slot, best_slot = -1, h
         cdef NodeRec* nd
+        cdef NodeCache* cache
         cdef Choice here
-        cdef Choice* known
+        cdef CachedKey* known
+        cdef Choice* scored
         cdef uint64_t sig, shape
         cdef bint memo = self.use_memo
         cdef int way
         cdef int64_t balance = self._balance_weight() if policy == P_FRAG else 0
         cdef int64_t key[3]
         cdef int64_t best_key[3]
+        cdef const int32_t* slots = NULL
         shape = mixin(mixin(mixin(mixin(mixin(mixin(self._epoch, <uint64_t>(class_id + 1)),
                       <uint64_t>policy), <uint64_t>count), <uint64_t>milli), <uint64_t>cpu),
                       <uint64_t>mem)
+        if class_id >= 0:
+            slots = self._class_slots[class_id]
+            visits = self._class_count[class_id]
+        else:
+            visits = self._len
         if memo:
             self._memo_ready()
         with nogil:
-            for slot in range(self._len):
+            for i in range(visits):
+                slot = slots[i] if slots != NULL else i
                 nd = &self._n[slot]
                 if not nd.alive or not nd.sched:
                     continue
@@ -882,10 +982,11 @@ cdef class ClusterState:
                 if nd.pods_free < 1 or nd.cpu_free < cpu or nd.mem_free < mem:
                     continue
                 if memo:
+                    cache = &self._cache[slot]
                     known = NULL
                     for way in range(CACHE_WAYS):
-                        if nd.cache_shape[way] == shape and nd.cache_version[way] == nd.version:
-                            known = &nd.cache_choice[way]
+                        if cache.shape[way] == shape and cache.version[way] == nd.version:
+                            known = &cache.entry[way]
                             break
                     if known == NULL:
                         sig = nd.signature
@@ -900,19 +1001,27 @@ cdef class ClusterState:
                             if self._memo_sig[h] == sig:
                                 break
                             h = (h + 1) & (self._memo_cap - 1)
-                        way = nd.cache_next
-                        nd.cache_next = (way + 1) % CACHE_WAYS
-                        nd.cache_shape[way] = shape
-                        nd.cache_version[way] = nd.version
-                        nd.cache_choice[way] = self._memo_choice[h]
-                        known = &nd.cache_choice[way]
+                        scored = &self._memo_choice[h]
+                        way = cache.next
+                        cache.next = (way + 1) % CACHE_WAYS
+                        cache.shape[way] = shape
+                        cache.version[way] = nd.version
+                        known = &cache.entry[way]
+                        known.key[0] = scored.key[0]
+                        known.key[1] = scored.key[1]
+                        known.key[2] = scored.key[2]
+                        known.imbalance = scored.imbalance
+                        known.fits = scored.fits
+                    if not known.fits:
+                        continue
+                    effective_key(known.key, known.imbalance, balance, key)
                 else:
                     score_node(nd, cpu, mem, count, milli, policy, &self._mixc, &here)
-                    known = &here
-                if not known.fits:
-                    continue
-                effective_key(known, balance, key)
-                if best_slot < 0 or key_less(key, best_key):
+                    if not here.fits:
+                        continue
+                    effective_key(here.key, here.imbalance, balance, key)
+                if (best_slot < 0 or key_less(key, best_key)
+                        or (slot < best_slot and not key_less(best_key, key))):
                     best_slot = slot
                     best_key[0] = key[0]
                     best_key[1] = key[1]
@@ -921,7 +1030,7 @@ cdef class ClusterState:
             # Cached choices hold keys only: the device indices come from the chosen node itself
             # (nodes in equal states may hold their free devices at other indices).
             score_node(&self._n[best_slot], cpu, mem, count, milli, policy, &self._mixc, best)
-            effective_key(best, balance, best.key)
+            effective_key(best.key, best.imbalance, balance, best.key)
         return best_slot
 
     cdef _memo_ready(self):
