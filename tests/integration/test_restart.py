@@ -85,9 +85,17 @@ def test_a_restarted_operator_rebuilds_the_same_view(
     ns = tenants.add("t-crash", [{"acceleratorClass": "nvidia-h100", "nominal": 16}])
     opt = [{"acceleratorClass": "nvidia-h100", "devicesPerReplica": 8}]
     assert kubectl.apply(job_manifest("running", ns, opt))[0] == 0
-    assert kubectl.apply(job_manifest("finished", ns,
-                                      [{"acceleratorClass": "nvidia-h100", "devicesPerReplica": 1}],
-                                      duration="1s"))[0] == 0
+    assert (
+        kubectl.apply(
+            job_manifest(
+                "finished",
+                ns,
+                [{"acceleratorClass": "nvidia-h100", "devicesPerReplica": 1}],
+                duration="1s",
+            )
+        )[0]
+        == 0
+    )
     wait_for_phase(kubectl, ns, "running", "Running")
     finished = wait_for_phase(kubectl, ns, "finished", "Succeeded")
     assert kubectl.apply(job_manifest("queued", ns, opt, replicas=2))[0] == 0
@@ -101,12 +109,17 @@ def test_a_restarted_operator_rebuilds_the_same_view(
     # job status says Admitted with a placement, and only one of its two pods exists.
     assert kubectl.apply(job_manifest("newcomer", ns, opt))[0] == 0
     ascend = tenants.add("t-crash-npu", [{"acceleratorClass": "ascend-910b", "nominal": 16}])
-    half = job_manifest("half-applied", ascend,
-                        [{"acceleratorClass": "ascend-910b", "devicesPerReplica": 8}], replicas=2)
+    half = job_manifest(
+        "half-applied",
+        ascend,
+        [{"acceleratorClass": "ascend-910b", "devicesPerReplica": 8}],
+        replicas=2,
+    )
     assert kubectl.apply(half)[0] == 0
     job = kubectl.get("trainingjob", "half-applied", "-n", ascend)
     nodes = sorted(
-        n["metadata"]["name"] for n in kubectl.get("nodes")["items"]
+        n["metadata"]["name"]
+        for n in kubectl.get("nodes")["items"]
         if n["metadata"]["labels"].get("accelerator-type") == "module-910b-8"
     )[:2]
     placement = [
@@ -114,18 +127,40 @@ def test_a_restarted_operator_rebuilds_the_same_view(
         for i, node in enumerate(nodes)
     ]
     status = {
-        "phase": "Admitted", "reason": "Admitted", "quota": ascend, "restartCount": 0,
+        "phase": "Admitted",
+        "reason": "Admitted",
+        "quota": ascend,
+        "restartCount": 0,
         "admittedAt": "2030-01-01T00:00:00Z",
-        "chosenOption": {"index": 0, "acceleratorClass": "ascend-910b",
-                         "devicesPerReplica": 8, "replicas": 2},
+        "chosenOption": {
+            "index": 0,
+            "acceleratorClass": "ascend-910b",
+            "devicesPerReplica": 8,
+            "replicas": 2,
+        },
         "placement": placement,
     }
-    kubectl.run("patch", "trainingjob", "half-applied", "-n", ascend, "--subresource=status",
-                "--type=merge", "-p", json.dumps({"status": status}))
+    kubectl.run(
+        "patch",
+        "trainingjob",
+        "half-applied",
+        "-n",
+        ascend,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
     spec = GangSpec(
-        namespace=ascend, job_name="half-applied", job_uid=job["metadata"]["uid"], attempt=0,
-        template=half["spec"]["template"], accelerator_class="ascend-910b", vendor="huawei",
-        resource_name="huawei.com/Ascend910", devices_per_replica=8,
+        namespace=ascend,
+        job_name="half-applied",
+        job_uid=job["metadata"]["uid"],
+        attempt=0,
+        template=half["spec"]["template"],
+        accelerator_class="ascend-910b",
+        vendor="huawei",
+        resource_name="huawei.com/Ascend910",
+        devices_per_replica=8,
     )
     assert kubectl.apply(build_pod(spec, ReplicaSlot(0, nodes[0], tuple(range(8))), 2))[0] == 0
 
@@ -170,7 +205,8 @@ def test_a_standby_replica_takes_over_when_the_leader_dies(
     os.kill(int(cluster.read_state()["processes"]["operator"]["pid"]), signal.SIGKILL)
     wait_for("the standby to lead", lambda: leader_gauge(standby["metrics"]) == 1.0, timeout=30)
     ns = tenants.add("t-failover", [{"acceleratorClass": "nvidia-a100", "nominal": 8}])
-    job = job_manifest("after-failover", ns,
-                       [{"acceleratorClass": "nvidia-a100", "devicesPerReplica": 8}])
+    job = job_manifest(
+        "after-failover", ns, [{"acceleratorClass": "nvidia-a100", "devicesPerReplica": 8}]
+    )
     assert kubectl.apply(job)[0] == 0
     wait_for_phase(kubectl, ns, "after-failover", "Running")

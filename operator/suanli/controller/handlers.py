@@ -41,7 +41,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
-    kube = await asyncio.to_thread(Kube)
+    kube = await asyncio.to_thread(Kube, METRICS)
     controller = Controller(kube, SETTINGS, METRICS)
     if METRICS is not None:
         METRICS.attach_state(controller.published)

@@ -16,6 +16,15 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from suanli.api import GROUP, VERSION
+from suanli.metrics import Metrics
+
+ERROR_REASONS = {409: "Conflict", 404: "NotFound", 403: "Forbidden", 422: "Invalid"}
+
+
+def error_reason(exc: ApiException) -> str:
+    status = int(exc.status or 0)
+    return ERROR_REASONS.get(status, "ServerError" if status >= 500 else "Other")
+
 
 log = logging.getLogger("suanli.kube")
 
@@ -23,7 +32,8 @@ log = logging.getLogger("suanli.kube")
 class Kube:
     """The operator's own API client (Kopf has its own for watches and handler patches)."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
@@ -53,6 +63,7 @@ class Kube:
             else:
                 self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
         except ApiException as exc:
+            self.count_error(plural, exc)
             if exc.status in (404, 409):
                 log.debug("status of %s %s/%s not written: %s", plural, namespace, name, exc.reason)
                 return False
@@ -87,8 +98,13 @@ class Kube:
         except ApiException as exc:
             if exc.status == 409:
                 return False
+            self.count_error(f"{kind.lower()}s", exc)
             raise
         return True
+
+    def count_error(self, resource: str, exc: ApiException) -> None:
+        if self.metrics is not None:
+            self.metrics.count_api_error(resource, error_reason(exc))
 
     def delete_job_pods(self, namespace: str, job_name: str) -> None:
         from suanli.constants import JOB_NAME_LABEL

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,6 +58,7 @@ from suanli.controller.translate import (
 )
 from suanli.metrics import Metrics
 from suanli.metrics.source import JobPhaseCount, MeteringRow, QueueRow, RunningAllocation
+from suanli.placement.model import ClassCapacity, Failure, Gang, Placement
 from suanli.scheduling.cycle import (
     Admit,
     CycleConfig,
@@ -91,6 +92,48 @@ class Settings:
     gang_start_timeout: float = 300.0
     requeue_backoff: float = 10.0
     max_overtakes: int = 8
+
+
+class TimedPlacement:
+    """The placement state as the scheduling cycle sees it, timing every ``place`` call."""
+
+    def __init__(self, state: Any, metrics: Metrics | None) -> None:
+        self.state = state
+        self.metrics = metrics
+
+    def place(self, gang: Gang) -> Placement | Failure:
+        started = time.perf_counter()
+        outcome: Placement | Failure = self.state.place(gang)
+        if self.metrics is not None and gang.options[0].device_class:
+            self.metrics.observe_placement(
+                gang.options[0].device_class, time.perf_counter() - started
+            )
+        return outcome
+
+    def release_gang(self, gang_id: str) -> None:
+        self.state.release_gang(gang_id)
+
+    def capacity_summary(self) -> Mapping[str, ClassCapacity]:
+        summary: Mapping[str, ClassCapacity] = self.state.capacity_summary()
+        return summary
+
+    def release(self, pod_key: str) -> None:
+        self.state.release(pod_key)
+
+    def bind(
+        self,
+        pod_key: str,
+        node: str,
+        cpu_milli: int,
+        memory_mib: int,
+        *,
+        devices: Sequence[int] | int = 0,
+        milli: int = 1000,
+    ) -> tuple[int, ...]:
+        bound: tuple[int, ...] = self.state.bind(
+            pod_key, node, cpu_milli, memory_mib, devices=devices, milli=milli
+        )
+        return bound
 
 
 @dataclass
@@ -184,6 +227,10 @@ class Controller:
         self.inventory.sync_foreign_pods(snapshot.of(Kind.POD))
         quotas = self._quotas(snapshot)
         self.quota_of_namespace = {ns: q.name for q in quotas for ns in q.namespaces}
+        if self.metrics is not None:
+            self.metrics.initialise(
+                ((q.name, cls) for q in quotas for cls in q.devices), catalogue.keys()
+            )
         views, invalid = self._jobs(snapshot)
         writes = 0
         for key, desired in invalid.items():
@@ -219,7 +266,7 @@ class Controller:
             admitted,
             quotas,
             [entry.device_class for entry in catalogue.values()],
-            self.inventory.state,
+            TimedPlacement(self.inventory.state, self.metrics),
             overtaken=self.overtaken,
             config=CycleConfig(max_overtakes=self.settings.max_overtakes),
         )

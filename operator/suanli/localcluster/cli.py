@@ -38,10 +38,13 @@ def _operator_argv(metrics_port: int, health_port: int, extra: Sequence[str]) ->
 
 
 def start_operator(
-    cluster: LocalCluster, extra_args: Sequence[str] = (), name: str = "operator"
+    cluster: LocalCluster,
+    extra_args: Sequence[str] = (),
+    name: str = "operator",
+    metrics_port: int | None = None,
 ) -> dict[str, int]:
     """Start the operator as a real process against the cluster; wait until it is healthy."""
-    ports = {"metrics": free_port(), "health": free_port()}
+    ports = {"metrics": metrics_port or free_port(), "health": free_port()}
     cluster.start_process(
         name,
         _operator_argv(ports["metrics"], ports["health"], extra_args),

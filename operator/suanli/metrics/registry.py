@@ -13,7 +13,7 @@ from __future__ import annotations
 import platform
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -31,6 +31,13 @@ QUEUE_WAIT_BUCKETS: tuple[float, ...] = (
     1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 259200,
 )  # fmt: skip
 """Queue wait: seconds (idle centre) to three days (a big job behind a full quota)."""
+
+ADMISSION_REASONS = ("WithinNominal", "Borrowed")
+REJECTION_REASONS = ("QuotaExceeded", "Unschedulable", "IllegalShape", "NoQuota")
+EVICTION_REASONS = ("Preempted", "PodFailed", "NodeLost", "PodLost")
+API_RESOURCES = ("trainingjobs", "computequotas", "acceleratorclasses", "pods", "services",
+                 "configmaps", "events", "leases")  # fmt: skip
+API_ERROR_REASONS = ("Conflict", "NotFound", "Forbidden", "Invalid", "ServerError", "Other")
 
 _REASON = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
 _LABEL_VALUE_MAX = 253  # a Kubernetes object name; quota and class names are object names
@@ -193,6 +200,32 @@ class Metrics:
             yield
         finally:
             self.observe_cycle(max(0.0, clock() - started))
+
+    def initialise(
+        self,
+        quota_classes: Iterable[tuple[str, str]],
+        classes: Iterable[str],
+        api_resources: Iterable[str] = API_RESOURCES,
+    ) -> None:
+        """Create the zero series of every counter for known label values, so ``rate()`` and
+        ``increase()`` answer 0 instead of "no data" before the first event (and alerts that
+        compare rates see a series at all). Idempotent; only bounded label values are used."""
+        for quota, accelerator_class in quota_classes:
+            labels = (_label("quota", quota), _label("class", accelerator_class))
+            for reason in ADMISSION_REASONS:
+                self._admissions.labels(*labels, reason)
+            for reason in REJECTION_REASONS:
+                self._rejections.labels(*labels, reason)
+            for reason in EVICTION_REASONS:
+                self._evictions.labels(*labels, reason)
+            self._preemptions.labels(*labels)
+            self._gang_restarts.labels(*labels)
+            self._queue_wait.labels(*labels)
+        for accelerator_class in classes:
+            self._placement.labels(_label("class", accelerator_class))
+        for resource in api_resources:
+            for reason in API_ERROR_REASONS:
+                self._api_errors.labels(_label("resource", resource), reason)
 
     # --- exposition ----------------------------------------------------------------------------
     def exposition(self) -> bytes:
