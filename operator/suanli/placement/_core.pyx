@@ -960,6 +960,7 @@ cdef class ClusterState:
         shape = mixin(mixin(mixin(mixin(mixin(mixin(self._epoch, <uint64_t>(class_id + 1)),
                       <uint64_t>policy), <uint64_t>count), <uint64_t>milli), <uint64_t>cpu),
                       <uint64_t>mem)
+        best_key[0] = best_key[1] = best_key[2] = 0
         if class_id >= 0:
             slots = self._class_slots[class_id]
             visits = self._class_count[class_id]
