@@ -18,6 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from suanli.placement.model import Placement, Policy
 from suanli.scheduling.cycle import (
     Admit,
+    CycleConfig,
     CycleResult,
     Preempt,
     Wait,
@@ -90,6 +91,7 @@ class AdmissionMachine(RuleBasedStateMachine):
         self.overtaken: dict[str, int] = {}
         self.serial = 0
         self.state: Any = None
+        self.max_overtakes = 0
 
     def new_state(self) -> Any:
         state = self.state_class(CLASSES, policy=Policy.BEST_FIT, track_recent_mix=False)
@@ -99,9 +101,17 @@ class AdmissionMachine(RuleBasedStateMachine):
 
     @initialize(
         shares=st.lists(st.tuples(share, share), min_size=4, max_size=4),
-        within=st.lists(st.sampled_from(list(WithinQuotaPolicy)), min_size=4, max_size=4),
-        reclaim=st.lists(st.sampled_from(list(ReclaimPolicy)), min_size=4, max_size=4),
+        # policies that preempt are drawn more often: preemption is what needs exercising
+        within=st.lists(
+            st.sampled_from([*WithinQuotaPolicy, WithinQuotaPolicy.LOWER_PRIORITY]),
+            min_size=4,
+            max_size=4,
+        ),
+        reclaim=st.lists(
+            st.sampled_from([*ReclaimPolicy, ReclaimPolicy.ANY]), min_size=4, max_size=4
+        ),
         cpu=st.one_of(st.none(), st.integers(0, 200_000)),
+        max_overtakes=st.sampled_from((1, 3, 10_000)),
     )
     def setup(
         self,
@@ -109,7 +119,9 @@ class AdmissionMachine(RuleBasedStateMachine):
         within: list[WithinQuotaPolicy],
         reclaim: list[ReclaimPolicy],
         cpu: int | None,
+        max_overtakes: int,
     ) -> None:
+        self.max_overtakes = max_overtakes
         for index, namespace in enumerate(NAMESPACES):
             asc, gpu = shares[index]
             self.quotas.append(
@@ -160,6 +172,7 @@ class AdmissionMachine(RuleBasedStateMachine):
             CLASSES,
             state,
             overtaken=self.overtaken,
+            config=CycleConfig(max_overtakes=self.max_overtakes),
         )
 
     @rule(write_fails=st.booleans())
@@ -180,12 +193,16 @@ class AdmissionMachine(RuleBasedStateMachine):
         decided = sorted(d.job.key for d in result.decisions if not isinstance(d, Preempt))
         assert decided == keys, "every pending job gets exactly one Admit or Wait"
         assert result.book.violations() == []
+        assert all(count <= self.max_overtakes for count in result.overtaken.values())
         admitted_so_far = list(self.admitted.values())
         for decision in result.decisions:
             if isinstance(decision, Admit):
                 admitted_so_far.append(decision.admission)
             elif isinstance(decision, Preempt):
-                self.check_preemption(decision, usage_before)
+                # judged against the book as the preemptor saw it, admissions earlier in the
+                # cycle included (they may be what puts a victim's quota above nominal)
+                seen = build_book(self.quotas, CLASSES, admitted_so_far)
+                self.check_preemption(decision, seen)
                 self.check_minimal(decision, admitted_so_far)
 
         if write_fails:
@@ -311,7 +328,7 @@ def summary(result: CycleResult) -> list[tuple[str, str, object]]:
 
 
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=100,
     stateful_step_count=25,
     derandomize=True,
     deadline=None,
