@@ -164,6 +164,13 @@ class AdmissionMachine(RuleBasedStateMachine):
             )
             self.pending[request.key] = request
 
+    @rule(namespace=st.sampled_from(NAMESPACES), urgent=option)
+    def submit_urgent(self, namespace: str, urgent: JobOption) -> None:
+        """A high-priority job arriving into a busy cluster: what preemption is for."""
+        self.serial += 1
+        request = JobRequest(namespace, f"u{self.serial}", 9, float(self.serial), (urgent,))
+        self.pending[request.key] = request
+
     def run(self, state: Any) -> CycleResult:
         return run_cycle(
             list(self.pending.values()),
