@@ -146,7 +146,9 @@ class CycleResult:
 class _Attempt:
     """What happened to each option of one job."""
 
-    notes: list[str] = field(default_factory=list)
+    # a quota note is kept as (quota, demand) and worded when the cycle ends, so the numbers
+    # tenants read include admissions decided after this job (e.g. in the borrowing pass)
+    notes: list[str | tuple[str, dict[str, int]]] = field(default_factory=list)
     quota_exceeded: bool = False
     unschedulable: bool = False
     reserved_by: str | None = None
@@ -167,6 +169,10 @@ class _Attempt:
         if self.illegal:
             return WaitReason.ILLEGAL_SHAPE
         return WaitReason.INVALID_REQUEST
+
+
+_DEFER = object()
+"""Returned by ``_Cycle._try_option`` for an option that fits only by borrowing, in pass 1."""
 
 
 @dataclass(slots=True)
@@ -247,6 +253,8 @@ class _Cycle:
         self.capacity_reservations: dict[str, str] = {}  # device class -> reserving job
         self.quota_reservations: dict[tuple[str, str], str] = {}  # (quota, class) -> job
         self.protected: set[str] = set()
+        self.notes: dict[str, list[str | tuple[str, dict[str, int]]]] = {}
+        self.order: dict[str, int] = {}  # job key -> position in this cycle's queue order
         self.quotas_with_head: set[str] = set()
         self.quotas_that_preempted: set[str] = set()
         self.pending_demand: dict[str, list[dict[str, int]]] = {}
@@ -279,12 +287,28 @@ class _Cycle:
             by_quota.setdefault(spec.name, []).append(job)
         queue = SchedulingQueue(by_quota, self.book.dominant_share)
         positions = queue.positions()
+        # pass 1 admits only what fits without borrowing (as Kueue does), so a lender's own
+        # jobs are not pushed out within a cycle by borrowers it would reclaim from next cycle;
+        # pass 2 considers the deferred jobs again, in fair-share order, borrowing allowed. Once
+        # a quota has a deferred job, its later jobs are deferred too: inside a quota the
+        # priority order stands (else the borrower would evict them next cycle)
+        deferred: dict[str, list[JobRequest]] = {}
         while (item := queue.pop()) is not None:
             quota, job = item
-            self._consider(quota, job, positions[job.key], queue)
+            self.order[job.key] = len(self.order)
+            if quota in deferred or not self._consider(
+                quota, job, positions[job.key], queue, may_borrow=False
+            ):
+                deferred.setdefault(quota, []).append(job)
+        second = SchedulingQueue(deferred, self.book.dominant_share)
+        while (item := second.pop()) is not None:
+            quota, job = item
+            self._consider(quota, job, positions[job.key], second, may_borrow=True)
         # overtaking counted after a job's Wait was written is part of this cycle's answer too
         self.decisions = [
-            replace(d, overtaken=self.overtaken[d.job.key]) if isinstance(d, Wait) else d
+            replace(d, overtaken=self.overtaken[d.job.key], message=self._message(d))
+            if isinstance(d, Wait)
+            else d
             for d in self.decisions
         ]
         overtaken = {
@@ -292,15 +316,27 @@ class _Cycle:
         }
         return CycleResult(self.decisions, self.book, overtaken, positions, self.pending_demand)
 
-    def _consider(self, quota: str, job: JobRequest, position: int, queue: SchedulingQueue) -> None:
+    def _consider(
+        self,
+        quota: str,
+        job: JobRequest,
+        position: int,
+        queue: SchedulingQueue,
+        *,
+        may_borrow: bool,
+    ) -> bool:
+        """Decide one job; False when it was deferred because its first workable option needs
+        to borrow and borrowing is not allowed yet."""
         attempt = _Attempt()
         for index, option in enumerate(job.options):
-            placement = self._try_option(quota, job, option, attempt)
-            if placement is not None:
+            placement = self._try_option(quota, job, option, attempt, may_borrow=may_borrow)
+            if placement is _DEFER:
+                return False
+            if isinstance(placement, Placement):
                 # the core saw a one-option gang; record the job's own option index
                 placement = replace(placement, option_index=index)
                 self._admit(quota, job, index, placement, queue)
-                return
+                return True
         self._record_pending(quota, job)
         if (attempt.waits_for_capacity or attempt.waits_for_quota) and (
             quota not in self.quotas_with_head
@@ -334,10 +370,19 @@ class _Cycle:
                         self.overtaken[job.key],
                     )
                 )
-                return
-        message = " | ".join(attempt.notes)
+                return True
+        self.notes[job.key] = attempt.notes
         self.decisions.append(
-            Wait(job, quota, attempt.reason(), message, position, self.overtaken[job.key])
+            Wait(job, quota, attempt.reason(), "", position, self.overtaken[job.key])
+        )
+        return True
+
+    def _message(self, wait: Wait) -> str:
+        notes = self.notes.get(wait.job.key)
+        if notes is None:
+            return wait.message
+        return " | ".join(
+            note if isinstance(note, str) else self.book.explain(*note) for note in notes
         )
 
     def _reserve(self, head: _StarvingHead) -> None:
@@ -347,11 +392,13 @@ class _Cycle:
             self.quota_reservations.setdefault((head.quota, device_class), head.key)
 
     def _reserved_by(self, quota: str, job: JobRequest, device_class: str) -> str | None:
+        """The older job holding ``device_class`` against ``job`` (reservations bind only jobs
+        after the holder in queue order)."""
         for holder in (
             self.capacity_reservations.get(device_class),
             self.quota_reservations.get((quota, device_class)),
         ):
-            if holder is not None and holder != job.key:
+            if holder is not None and self.order[holder] < self.order[job.key]:
                 return holder
         return None
 
@@ -362,8 +409,8 @@ class _Cycle:
                 return
 
     def _try_option(
-        self, quota: str, job: JobRequest, option: JobOption, attempt: _Attempt
-    ) -> Placement | None:
+        self, quota: str, job: JobRequest, option: JobOption, attempt: _Attempt, *, may_borrow: bool
+    ) -> Placement | object | None:
         label = option.describe()
         device_class = self.classes.get(option.device_class)
         if device_class is None:
@@ -391,11 +438,15 @@ class _Cycle:
         demand = self.book.demand(option)
         if replicas is None:
             attempt.quota_exceeded = True
-            attempt.notes.append(self.book.explain(quota, demand))
+            attempt.notes.append((quota, demand))
             resource = device_resource(option.device_class)
             if demand[resource] <= self.book.nominal(quota, resource):
                 attempt.waits_for_quota.add(option.device_class)
             return None
+        if not may_borrow:
+            granted = self.book.demand(replace(option, replicas=replicas))
+            if self.book.fit(quota, granted).borrowing:
+                return _DEFER
         outcome = self.state.place(gang_for(job, replace(option, replicas=replicas)))
         if isinstance(outcome, Failure):
             if outcome.reason is FailureReason.ILLEGAL_SHAPE:
@@ -423,7 +474,8 @@ class _Cycle:
         self.protected.add(job.key)
         queue.refresh_share(quota)
         for head in self.starving:
-            if head.overtaken_by(quota, option.device_class):
+            later = self.order[head.key] < self.order[job.key]
+            if later and head.overtaken_by(quota, option.device_class):
                 self.overtaken[head.key] += 1
                 if self.overtaken[head.key] >= self.config.max_overtakes:
                     self._reserve(head)

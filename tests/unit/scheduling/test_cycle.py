@@ -326,8 +326,9 @@ def test_fair_share_weight_favours_the_heavier_quota(new_state: StateFactory) ->
     state = new_state()
     add_nodes(state, ASCEND, 4)
     quotas = [
-        quota("light", ascend=16, cohort="lab"),
-        quota("heavy", ascend=16, cohort="lab", weight=Fraction(3)),
+        quota("light", ascend=8, cohort="lab"),
+        quota("heavy", ascend=8, cohort="lab", weight=Fraction(3)),
+        quota("lender", ascend=16, cohort="lab"),
     ]
     world = World(state, quotas)
     world.submit(*(job(f"light/j{i}", ascend(8), created=i) for i in range(4)))
@@ -335,8 +336,10 @@ def test_fair_share_weight_favours_the_heavier_quota(new_state: StateFactory) ->
     world.config = CycleConfig(preemption=False)
     result = world.cycle()
     admitted = [d.job.key for d in result.admitted]
-    # four 8-device slots: the weight-3 quota gets three of them
-    assert sorted(admitted) == ["heavy/j0", "heavy/j1", "heavy/j2", "light/j0"]
+    # four 8-device slots: each quota's nominal first, then both slots borrowed from the idle
+    # lender go to the weight-3 quota (its share 8/32/3, then 16/32/3, stays below light's 8/32)
+    assert admitted == ["heavy/j0", "light/j0", "heavy/j1", "heavy/j2"]
+    assert [dict(d.borrowed) for d in result.admitted] == [{}, {}, {ASC: 8000}, {ASC: 8000}]
 
 
 def test_a_waiting_head_is_overtaken_at_most_n_times_then_reserves(
@@ -612,3 +615,23 @@ def test_a_borrowing_lender_cannot_reclaim(new_state: StateFactory) -> None:
     result = world.cycle()
     assert result.preemptions == []
     assert wait_of(result, "team-b/greedy").reason is WaitReason.QUOTA_EXCEEDED
+
+
+def test_jobs_within_nominal_go_before_borrowers_in_a_cycle(new_state: StateFactory) -> None:
+    """Otherwise an older borrower would take the lender's nominal, only to be reclaimed from
+    in the next cycle (admitted, then evicted before it even started)."""
+    state = new_state()
+    add_nodes(state, ASCEND, 2)
+    lab = [
+        quota("team-a", ascend=8, cohort="lab", reclaim=ReclaimPolicy.ANY),
+        quota("team-b", ascend=8, cohort="lab"),
+    ]
+    world = World(state, lab)
+    world.submit(job("team-b/borrower", ascend(8, 2), created=0), job("team-a/own", ascend(8)))
+    result = world.cycle()
+    assert [d.job.key for d in result.admitted] == ["team-a/own"]
+    borrower = wait_of(result, "team-b/borrower")
+    assert borrower.message == (
+        "waiting for 16 × ascend-910b: quota team-b has 8 free, the cohort can lend 0"
+    )
+    assert world.cycle().preemptions == []
