@@ -7,10 +7,14 @@ ones, the quotas and the placement core's cluster state (with running pods alrea
 gets back decisions and applies them. If applying an admission fails it calls
 :func:`rollback_admission`, which undoes exactly the book charge and the gang assumption.
 
-Per job, in queue order: try each option in order; an option wins when its shape is legal, it
-fits the quota (borrowing from the cohort if allowed) and the placement core places it (which
-assumes the gang into the state). If none wins, the job waits with the most useful reason, and
-may preempt lower-priority or borrowing jobs (see :mod:`suanli.scheduling.preemption`).
+Two passes: the first admits only what fits without borrowing (deferring the rest of a quota's
+queue from its first job that would borrow), the second the deferred jobs in fair-share order
+with borrowing allowed; so jobs within their quota's nominal go before borrowers in a cycle, and
+a borrower is rarely admitted only to be reclaimed from in the next. Per job: try each option
+in order; an option wins when its shape is legal, it fits the quota (borrowing from the cohort
+if allowed) and the placement core places it (which assumes the gang into the state). If none
+wins, the job waits with the most useful reason, and may preempt lower-priority or borrowing
+jobs (see :mod:`suanli.scheduling.preemption`).
 
 Bounded overtaking: the first job of a quota's queue that waits for capacity (it fits quota but
 does not place) or for its own quota (it needs no more than the nominal) counts how many later
