@@ -131,4 +131,7 @@ async def training_job_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> No
         if pod["metadata"].get("namespace") == namespace
         and (pod["metadata"].get("labels") or {}).get("suanli.io/job-name") == body.metadata.name
     ]
-    await controller.fold(namespace, pods)
+    try:
+        await controller.fold(namespace, pods)
+    except Exception as exc:  # keep the finalizer and retry soon; never lose the usage
+        raise kopf.TemporaryError(f"metering not folded yet: {exc}", delay=1) from exc

@@ -172,7 +172,7 @@ class Kube:
     def add_metering(self, quota: str, usage: Mapping[str, tuple[float, float]]) -> None:
         """Add device- and PFLOP-seconds to a ComputeQuota's ``status.metering``: read, add,
         write with the read resourceVersion; retried on conflicts, never blindly overwritten."""
-        for _ in range(8):
+        for _ in range(50):
             body = cast(
                 dict[str, Any],
                 self.custom.get_cluster_custom_object(GROUP, VERSION, "computequotas", quota),

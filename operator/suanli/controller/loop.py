@@ -188,6 +188,7 @@ class Controller:
         self.published = PublishedState()
         self.leading = True
         self.folded_pods: set[str] = set()
+        self.fold_locks: dict[str, asyncio.Lock] = {}
         self.quota_of_namespace: dict[str, str] = {}
         self.kube = kube
         self.settings = settings or Settings()
@@ -865,11 +866,15 @@ class Controller:
         """Add the pods' usage to their quota's ``status.metering`` before they go away, so the
         metering counters (accumulated + running) never go down."""
         quota = self.quota_of_namespace.get(namespace)
-        usage, uids = self._usage(pods)
-        if quota is None or not usage:
+        if quota is None:
             return
-        await asyncio.to_thread(self.kube.add_metering, quota, usage)
-        self.folded_pods.update(uids)
+        # One fold per quota at a time: concurrent folds would only fight over resourceVersion.
+        async with self.fold_locks.setdefault(quota, asyncio.Lock()):
+            usage, uids = self._usage(pods)
+            if not usage:
+                return
+            await asyncio.to_thread(self.kube.add_metering, quota, usage)
+            self.folded_pods.update(uids)
 
     async def _retire_pods(self, view: JobView) -> None:
         await self.fold(view.namespace, view.pods)
