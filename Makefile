@@ -48,7 +48,7 @@ lint: venv
 	@echo "==> import-linter"
 	@$(VENV)/bin/lint-imports
 
-unit: venv
+unit: venv tools
 	@echo "==> unit tests (no cluster)"
 	@$(PY) -m pytest tests/unit -q
 

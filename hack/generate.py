@@ -43,8 +43,12 @@ def main() -> int:
         if args.check:
             drifted.append(rel)
             diff = difflib.unified_diff(
-                (current or "").splitlines(), text.splitlines(), f"{rel} (committed)",
-                f"{rel} (generated)", lineterm="", n=1,
+                (current or "").splitlines(),
+                text.splitlines(),
+                f"{rel} (committed)",
+                f"{rel} (generated)",
+                lineterm="",
+                n=1,
             )
             print("\n".join(list(diff)[:20]), file=sys.stderr)
         else:
@@ -52,7 +56,9 @@ def main() -> int:
             target.write_text(text, encoding="utf-8")
             print(f"wrote {rel}")
     if drifted:
-        print(f"\ngenerated files out of date ({len(drifted)}): run `make generate`", file=sys.stderr)
+        print(
+            f"\ngenerated files out of date ({len(drifted)}): run `make generate`", file=sys.stderr
+        )
         for rel in drifted:
             print(f"  {rel}", file=sys.stderr)
         return 1

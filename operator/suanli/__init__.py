@@ -1,4 +1,4 @@
-"""suanli (算力): a Kubernetes operator that runs a multi-tenant Ascend NPU and NVIDIA GPU centre."""
+"""suanli (算力): a Kubernetes operator for multi-tenant Ascend NPU and NVIDIA GPU centres."""
 
 __version__ = "0.1.0"
 API_GROUP = "suanli.io"

@@ -222,9 +222,7 @@ def deployment() -> dict[str, Any]:
                             "env": [
                                 {
                                     "name": "POD_NAMESPACE",
-                                    "valueFrom": {
-                                        "fieldRef": {"fieldPath": "metadata.namespace"}
-                                    },
+                                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
                                 }
                             ],
                             "ports": [

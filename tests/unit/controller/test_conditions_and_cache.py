@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from suanli.controller.cache import Cache, Kind
+from suanli.controller.conditions import same_ignoring_time, set_condition
+from suanli.controller.loop import status_differs
+
+
+def test_transition_time_changes_only_when_status_flips() -> None:
+    first = set_condition(
+        [],
+        type_="Admitted",
+        status=False,
+        reason="QuotaExceeded",
+        message="m1",
+        generation=1,
+        now="t1",
+    )
+    second = set_condition(
+        first,
+        type_="Admitted",
+        status=False,
+        reason="Unschedulable",
+        message="m2",
+        generation=1,
+        now="t2",
+    )
+    assert second[0]["lastTransitionTime"] == "t1"
+    third = set_condition(
+        second,
+        type_="Admitted",
+        status=True,
+        reason="Admitted",
+        message="ok",
+        generation=2,
+        now="t3",
+    )
+    assert third[0]["lastTransitionTime"] == "t3"
+    assert same_ignoring_time(first, [{**first[0], "lastTransitionTime": "later"}])
+
+
+def test_only_real_differences_cost_a_write() -> None:
+    current = {
+        "phase": "Queued",
+        "conditions": [{"type": "A", "status": "False", "lastTransitionTime": "t1"}],
+    }
+    desired = {
+        "phase": "Queued",
+        "conditions": [{"type": "A", "status": "False", "lastTransitionTime": "t9"}],
+    }
+    assert not status_differs(current, desired)
+    assert status_differs(current, {**desired, "phase": "Admitted"})
+    assert status_differs(current, {"placement": [1]})
+    assert not status_differs(current, {"placement": None})
+
+
+def test_cache_is_level_triggered_and_snapshots_are_stable() -> None:
+    cache = Cache()
+    pod = {"metadata": {"name": "p", "namespace": "ns", "resourceVersion": "1"}}
+    cache.apply_event(Kind.POD, None, pod)
+    revision = cache.revision
+    cache.apply_event(Kind.POD, "MODIFIED", pod)  # same version: nothing changes
+    assert cache.revision == revision
+    snapshot = cache.snapshot()
+    cache.apply_event(Kind.POD, "DELETED", pod)
+    assert "ns/p" in snapshot.of(Kind.POD)
+    assert "ns/p" not in cache.snapshot().of(Kind.POD)
+    assert cache.changed.is_set()

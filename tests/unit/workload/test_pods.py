@@ -1,0 +1,122 @@
+"""The pod builder's allow-list: what a tenant writes can never grant privilege."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from suanli.workload.pods import (
+    GangSpec,
+    ReplicaSlot,
+    build_gang,
+    build_pod,
+    build_service,
+    template_violations,
+)
+
+
+def spec(template: dict[str, Any], vendor: str = "huawei") -> GangSpec:
+    return GangSpec(
+        namespace="team",
+        job_name="train",
+        job_uid="0123456789abcdef",
+        attempt=2,
+        template=template,
+        accelerator_class="ascend-910b" if vendor == "huawei" else "nvidia-h100",
+        vendor=vendor,
+        resource_name="huawei.com/Ascend910" if vendor == "huawei" else "nvidia.com/gpu",
+        devices_per_replica=4,
+        image="override:1",
+        extra_env=({"name": "HCCL_BUFFSIZE", "value": "200"},),
+    )
+
+
+HOSTILE = {
+    "metadata": {"labels": {"team": "a"}, "annotations": {"note": "x"}},
+    "spec": {
+        "hostNetwork": True,
+        "hostPID": True,
+        "serviceAccountName": "cluster-admin",
+        "tolerations": [{"operator": "Exists"}],
+        "securityContext": {"runAsUser": 1000, "sysctls": [{"name": "x", "value": "1"}]},
+        "volumes": [
+            {"name": "root", "hostPath": {"path": "/"}},
+            {"name": "scratch", "emptyDir": {}},
+        ],
+        "containers": [
+            {
+                "name": "trainer",
+                "image": "mine:1",
+                "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}},
+                "resources": {"limits": {"cpu": 8, "nvidia.com/gpu": 8}},
+                "env": [{"name": "RANK", "value": "99"}, {"name": "MINE", "value": "1"}],
+            }
+        ],
+    },
+}
+
+
+def test_every_forbidden_field_is_named() -> None:
+    problems = " ".join(template_violations(HOSTILE))
+    for field in (
+        "spec.template.spec.hostNetwork",
+        "spec.template.spec.hostPID",
+        "spec.template.spec.serviceAccountName",
+        "spec.template.spec.tolerations",
+        "spec.template.spec.securityContext.sysctls",
+        "spec.template.spec.volumes[0].hostPath",
+        "spec.template.spec.containers[0].securityContext.privileged",
+        "spec.template.spec.containers[0].securityContext.capabilities",
+        "spec.template.spec.containers[0].resources.limits.nvidia.com/gpu",
+    ):
+        assert field in problems, field
+    assert "volumes[1]" not in problems
+    assert template_violations({"spec": {"containers": [{"name": "c"}]}}) == []
+
+
+def test_the_built_pod_is_safe_even_from_a_hostile_template() -> None:
+    pod = build_pod(spec(HOSTILE), ReplicaSlot(1, "node-7", (4, 5, 6, 7)), world_size=2)
+    pod_spec = pod["spec"]
+    assert "hostNetwork" not in pod_spec and "hostPID" not in pod_spec
+    assert pod_spec["serviceAccountName"] == "default"
+    assert pod_spec["automountServiceAccountToken"] is False
+    assert pod_spec["securityContext"] == {"runAsUser": 1000}
+    assert [v["name"] for v in pod_spec["volumes"]] == ["scratch", "suanli-hccl"]
+    container = pod_spec["containers"][0]
+    assert container["securityContext"]["privileged"] is False
+    assert "capabilities" not in container["securityContext"]
+    assert container["resources"]["limits"] == {"cpu": "8", "huawei.com/Ascend910": "4"}
+    assert container["image"] == "override:1"
+    assert pod_spec["nodeName"] == "node-7"
+    assert pod["metadata"]["annotations"]["huawei.com/Ascend910"] == (
+        "Ascend910-4,Ascend910-5,Ascend910-6,Ascend910-7"
+    )
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["RANK"] == "1"  # ours wins over the tenant's
+    assert env["MINE"] == "1" and env["HCCL_BUFFSIZE"] == "200"
+    assert env["WORLD_SIZE"] == "2" and env["ASCEND_VISIBLE_DEVICES"] == "4,5,6,7"
+    assert env["SUANLI_CHECKPOINT_DIR"] == "/checkpoints/team/train-01234567"
+    assert pod["metadata"]["name"] == "train-a2-1"
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == "0123456789abcdef"
+
+
+def test_nvidia_gangs_get_no_rank_table() -> None:
+    objects = build_gang(
+        spec({"spec": {"containers": [{"name": "c"}]}}, "nvidia"),
+        [ReplicaSlot(0, "g1", (0, 1, 2, 3))],
+    )
+    assert [o["kind"] for o in objects] == ["Pod"]
+    env = {e["name"] for e in objects[0]["spec"]["containers"][0]["env"]}
+    assert "RANK_TABLE_FILE" not in env
+
+
+def test_rank_table_numbers_every_device_once() -> None:
+    slots = [ReplicaSlot(0, "a", (0, 1, 2, 3)), ReplicaSlot(1, "b", (4, 5, 6, 7))]
+    table = json.loads(
+        build_gang(spec({"spec": {"containers": [{"name": "c"}]}}), slots)[0]["data"][
+            "rank_table.json"
+        ]
+    )
+    ranks = [d["rank_id"] for s in table["server_list"] for d in s["device"]]
+    assert ranks == [str(i) for i in range(8)]
+    assert build_service(spec({"spec": {}}))["spec"]["clusterIP"] == "None"
