@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export SUANLI_CACHE ?= $(HOME)/.cache/suanli
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help dev dev-down dev-status test lint unit integration generate check-generated bench tools venv promtool-test clean
+.PHONY: help dev dev-down dev-status test lint unit integration generate check-generated bench tools venv promtool-test package clean
 
 help:
 	@echo "make dev              bring up the local compute centre (control plane, fake NPU/GPU nodes, operator, Prometheus)"
@@ -60,7 +60,18 @@ promtool-test: venv tools
 	@echo "==> promtool check/test rules"
 	@bash hack/promtool-test.sh
 
-test: lint check-generated unit promtool-test integration
+# A plain (non-editable) install must work too: build the wheel in an isolated build
+# environment and check it carries the compiled core.
+package: venv
+	@echo "==> wheel build (pip wheel ., isolated build with Cython)"
+	@rm -rf build/wheel && $(PY) -m pip wheel -q --no-deps -w build/wheel .
+	@$(PY) -c "import glob, sys, zipfile; \
+		names = zipfile.ZipFile(glob.glob('build/wheel/suanli-*.whl')[0]).namelist(); \
+		ok = any(n.startswith('suanli/placement/_core') and n.endswith('.so') for n in names); \
+		sys.exit(0 if ok else 'wheel has no compiled placement core')"
+	@echo "    $$(ls build/wheel/)"
+
+test: lint check-generated package unit promtool-test integration
 	@echo "==> make test: all green"
 
 bench: venv

@@ -262,6 +262,7 @@ class Controller:
         for key in conflicts:
             log.error("job %s: recorded placement conflicts with the cluster", key)
 
+        marks = {"snapshot": time.perf_counter()}
         result = run_cycle(
             pending,
             admitted,
@@ -273,6 +274,7 @@ class Controller:
         )
         self.overtaken = result.overtaken
         self.last_result = result
+        marks["decide"] = time.perf_counter()
         evicted: set[str] = set()
         for decision in result.decisions:
             if isinstance(decision, Admit):
@@ -290,21 +292,29 @@ class Controller:
                         continue
                     evicted.add(key)
                     writes += await self._evict(views[key], victim.message)
+        marks["apply"] = time.perf_counter()
         for key, view in admitted_views.items():
             if key not in evicted:
                 writes += await self._lifecycle(view, now, catalogue)
+        marks["lifecycle"] = time.perf_counter()
         writes += await self._quota_statuses(snapshot, quotas, result)
         writes += await self._class_statuses(snapshot)
         self.published.publish(self._rows(snapshot, quotas, result, views, invalid, catalogue))
+        marks["status"] = time.perf_counter()
         self.cycles += 1
+        phases, previous = [], started
+        for phase, mark in marks.items():
+            phases.append(f"{phase} {(mark - previous) * 1000:.1f}")
+            previous = mark
         log.info(
-            "cycle %d: %d pending, %d admitted, %d decisions, %d writes in %.1f ms",
+            "cycle %d: %d pending, %d admitted, %d decisions, %d writes in %.1f ms (%s ms)",
             self.cycles,
             len(pending),
             len(admitted),
             len(result.decisions),
             writes,
             (time.perf_counter() - started) * 1000,
+            ", ".join(phases),
         )
 
     # --- reading the snapshot ---------------------------------------------------------------
