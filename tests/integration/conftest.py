@@ -6,6 +6,7 @@ Nothing here is mocked: if the binaries cannot be built or started, the session 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -19,23 +20,34 @@ from suanli.localcluster import LocalCluster
 from suanli.localcluster.cli import install_api, start_operator
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("control-plane"))
+@contextlib.contextmanager
+def private_cluster(
+    tmp_path_factory: pytest.TempPathFactory, name: str, nodes: bool = True
+) -> Iterator[LocalCluster]:
+    """A control plane of its own (CRDs and catalogue installed), stopped afterwards."""
+    local = LocalCluster(tmp_path_factory.mktemp(name))
     try:
-        local.up()
+        local.up(nodes=nodes)
         install_api(local)
         yield local
     finally:
         local.down()
 
 
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """The shared control plane; a module that needs its own overrides this fixture."""
+    with private_cluster(tmp_path_factory, "control-plane") as local:
+        yield local
+
+
 OPERATOR_ARGS = ("--standalone", "--gang-start-timeout=30", "--requeue-backoff=1")
 
 
-@pytest.fixture(scope="session")
-def operator(cluster: LocalCluster) -> Iterator[dict[str, int]]:
-    ports = start_operator(cluster, OPERATOR_ARGS)
+@pytest.fixture(scope="module")
+def operator(cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[dict[str, int]]:
+    """The operator as a real process; a module may set OPERATOR_ARGS to change its flags."""
+    ports = start_operator(cluster, getattr(request.module, "OPERATOR_ARGS", OPERATOR_ARGS))
     try:
         yield ports
     finally:
@@ -62,7 +74,7 @@ class Kubectl:
         return self.cluster.kubectl(*args).stdout
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kubectl(cluster: LocalCluster) -> Kubectl:
     return Kubectl(cluster)
 

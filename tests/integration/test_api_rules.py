@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 from suanli.localcluster import LocalCluster
-from suanli.localcluster.cli import install_api
-from tests.integration.conftest import Kubectl
+from tests.integration.conftest import Kubectl, private_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -38,18 +37,8 @@ REFUSED = {
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A control plane of its own, with no operator: these tests write statuses by hand."""
-    local = LocalCluster(tmp_path_factory.mktemp("rules-control-plane"))
-    try:
-        local.up(nodes=False)
-        install_api(local)
+    with private_cluster(tmp_path_factory, "rules-control-plane", nodes=False) as local:
         yield local
-    finally:
-        local.down()
-
-
-@pytest.fixture(scope="module")
-def kubectl(cluster: LocalCluster) -> Kubectl:
-    return Kubectl(cluster)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,7 @@ import pytest
 import yaml
 
 from suanli.localcluster import LocalCluster
-from suanli.localcluster.cli import install_api, start_operator
-from tests.integration.conftest import Kubectl, Tenants, job_manifest, wait_for
+from tests.integration.conftest import Kubectl, Tenants, job_manifest, private_cluster, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,27 +25,13 @@ NOMINAL = 4
 BORROWING = 4
 
 
+OPERATOR_ARGS = ("--standalone", "--requeue-backoff=1")
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("busy-control-plane"))
-    try:
-        local.up()
-        install_api(local)
+    with private_cluster(tmp_path_factory, "busy-control-plane") as local:
         yield local
-    finally:
-        local.down()
-
-
-@pytest.fixture(scope="module")
-def kubectl(cluster: LocalCluster) -> Kubectl:
-    return Kubectl(cluster)
-
-
-@pytest.fixture(scope="module")
-def operator(cluster: LocalCluster) -> Iterator[dict[str, int]]:
-    ports = start_operator(cluster, ("--standalone", "--requeue-backoff=1"))
-    yield ports
-    cluster.stop_process("operator")
 
 
 def observe(kubectl: Kubectl, limits: dict[str, tuple[str, int]]) -> list[str]:

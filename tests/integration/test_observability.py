@@ -18,11 +18,18 @@ from suanli.api.acceleratorclass import AcceleratorClass
 from suanli.controller.inventory import class_of_node
 from suanli.controller.translate import catalogue_entry
 from suanli.localcluster import LocalCluster
-from suanli.localcluster.cli import install_api, start_operator
+from suanli.localcluster.cli import start_operator
 from suanli.metrics import all_series_names
 from suanli.observability.queries import all_expressions
 from suanli.quantity import to_int
-from tests.integration.conftest import Kubectl, Tenants, job_manifest, wait_for, wait_for_phase
+from tests.integration.conftest import (
+    Kubectl,
+    Tenants,
+    job_manifest,
+    private_cluster,
+    wait_for,
+    wait_for_phase,
+)
 from tests.unit.observability.prometheus_harness import Prometheus, free_port
 
 pytestmark = pytest.mark.integration
@@ -32,18 +39,8 @@ ARGS = ("--standalone", "--requeue-backoff=1")
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("observed-control-plane"))
-    try:
-        local.up()
-        install_api(local)
+    with private_cluster(tmp_path_factory, "observed-control-plane") as local:
         yield local
-    finally:
-        local.down()
-
-
-@pytest.fixture(scope="module")
-def kubectl(cluster: LocalCluster) -> Kubectl:
-    return Kubectl(cluster)
 
 
 @pytest.fixture(scope="module")

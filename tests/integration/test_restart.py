@@ -17,45 +17,32 @@ from typing import Any
 import pytest
 
 from suanli.localcluster import LocalCluster
-from suanli.localcluster.cli import install_api, start_operator
+from suanli.localcluster.cli import start_operator
 from suanli.workload.pods import GangSpec, ReplicaSlot, build_pod
 from tests.integration.conftest import (
     Kubectl,
     Tenants,
     job_manifest,
     job_status,
+    private_cluster,
     wait_for,
     wait_for_phase,
 )
 
 pytestmark = pytest.mark.integration
 
-ARGS = ("--standalone", "--gang-start-timeout=60", "--requeue-backoff=1", "--lease-seconds=6")
+OPERATOR_ARGS = ARGS = (
+    "--standalone",
+    "--gang-start-timeout=60",
+    "--requeue-backoff=1",
+    "--lease-seconds=6",
+)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("restart-control-plane"))
-    try:
-        local.up()
-        install_api(local)
+    with private_cluster(tmp_path_factory, "restart-control-plane") as local:
         yield local
-    finally:
-        local.down()
-
-
-@pytest.fixture(scope="module")
-def kubectl(cluster: LocalCluster) -> Kubectl:
-    return Kubectl(cluster)
-
-
-@pytest.fixture(scope="module")
-def operator(cluster: LocalCluster) -> Iterator[dict[str, int]]:
-    ports = start_operator(cluster, ARGS)
-    yield ports
-    for name in list(cluster.running_processes()):
-        if name.startswith("operator"):
-            cluster.stop_process(name)
 
 
 def pods(kubectl: Kubectl, namespace: str) -> dict[str, dict[str, Any]]:

@@ -85,6 +85,14 @@ TICK_SECONDS = 5.0
 PENDING_PHASES = (None, Phase.QUEUED.value, Phase.PREEMPTED.value)
 ADMITTED_PHASES = (Phase.ADMITTED.value, Phase.RUNNING.value)
 FINISHED_PHASES = (Phase.SUCCEEDED.value, Phase.FAILED.value)
+DEFAULT_RESTART_LIMIT = 3
+# Status fields that describe an admission; cleared whenever a job gives its admission back.
+RELEASED: dict[str, Any] = {
+    "chosenOption": None,
+    "placement": None,
+    "admittedAt": None,
+    "startedAt": None,
+}
 
 
 @dataclass(frozen=True)
@@ -570,9 +578,7 @@ class Controller:
             "phase": Phase.QUEUED.value,
             "reason": "ApplyFailed",
             "message": why,
-            "chosenOption": None,
-            "placement": None,
-            "admittedAt": None,
+            **RELEASED,
             "conditions": self._conditions(
                 fresh, ConditionType.ADMITTED, False, "ApplyFailed", why
             ),
@@ -642,10 +648,7 @@ class Controller:
             "phase": Phase.PREEMPTED.value,
             "reason": Reason.PREEMPTED.value,
             "message": why,
-            "chosenOption": None,
-            "placement": None,
-            "admittedAt": None,
-            "startedAt": None,
+            **RELEASED,
             "conditions": self._conditions(
                 view,
                 ConditionType.ADMITTED,
@@ -666,10 +669,7 @@ class Controller:
             "phase": Phase.SUSPENDED.value,
             "reason": Reason.SUSPENDED.value,
             "message": message,
-            "chosenOption": None,
-            "placement": None,
-            "admittedAt": None,
-            "startedAt": None,
+            **RELEASED,
             "queuePosition": None,
             "conditions": self._conditions(
                 view, ConditionType.ADMITTED, False, Reason.SUSPENDED.value, message
@@ -713,10 +713,7 @@ class Controller:
                 why, cause = f"node {lost_nodes[0]} was lost or became unschedulable", "NodeLost"
             else:
                 why, cause = f"pod {sorted(missing)[0]} disappeared", "PodLost"
-            restarting = view.job.spec.restart_policy == "OnFailure" and view.attempt < (
-                3 if view.job.spec.restart_limit is None else view.job.spec.restart_limit
-            )
-            self._count_eviction(view, cause, restart=restarting)
+            self._count_eviction(view, cause, restart=self._will_restart(view))
             return await self._restart_or_fail(view, why)
         if missing:
             if _seconds_since(status.get("admittedAt"), now) > self.settings.gang_start_timeout:
@@ -782,10 +779,7 @@ class Controller:
             "phase": Phase.QUEUED.value,
             "reason": "GangStartTimeout",
             "message": message,
-            "chosenOption": None,
-            "placement": None,
-            "admittedAt": None,
-            "startedAt": None,
+            **RELEASED,
             "restartCount": view.attempt + 1,
             "conditions": self._conditions(
                 view, ConditionType.ADMITTED, False, "GangStartTimeout", message
@@ -793,20 +787,25 @@ class Controller:
         }
         return await self._write_job(view.body, desired)
 
+    @staticmethod
+    def _restart_limit(view: JobView) -> int:
+        limit = view.job.spec.restart_limit
+        return DEFAULT_RESTART_LIMIT if limit is None else limit
+
+    def _will_restart(self, view: JobView) -> bool:
+        limit = self._restart_limit(view)
+        return view.job.spec.restart_policy == "OnFailure" and view.attempt < limit
+
     async def _restart_or_fail(self, view: JobView, why: str) -> int:
         await self._retire_pods(view)
-        limit = view.job.spec.restart_limit
-        limit = 3 if limit is None else limit
-        if view.job.spec.restart_policy == "OnFailure" and view.attempt < limit:
+        limit = self._restart_limit(view)
+        if self._will_restart(view):
             message = f"{why}; restarting the whole gang (restart {view.attempt + 1} of {limit})"
             desired = {
                 "phase": Phase.QUEUED.value,
                 "reason": "Restarting",
                 "message": message,
-                "chosenOption": None,
-                "placement": None,
-                "admittedAt": None,
-                "startedAt": None,
+                **RELEASED,
                 "restartCount": view.attempt + 1,
                 "conditions": self._conditions(
                     view,
