@@ -113,6 +113,14 @@ class Kube:
             namespace, label_selector=f"{JOB_NAME_LABEL}={job_name}", grace_period_seconds=30
         )
 
+    def force_delete_pod(self, namespace: str, name: str) -> None:
+        try:
+            self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+        except ApiException as exc:
+            if exc.status != 404:
+                self.count_error("pods", exc)
+                raise
+
     def delete_job(self, namespace: str, name: str) -> None:
         try:
             self.custom.delete_namespaced_custom_object(

@@ -886,8 +886,18 @@ class Controller:
             self.folded_pods.update(uids)
 
     async def _retire_pods(self, view: JobView) -> None:
+        """Fold the pods' accelerator time into the quota, then delete them. Pods that never
+        started, or whose node is gone or unready, are removed at once: no kubelet will ever
+        confirm their graceful end, and they would hold the job's names and the node forever."""
         await self.fold(view.namespace, view.pods)
         await asyncio.to_thread(self.kube.delete_job_pods, view.namespace, view.name)
+        healthy = {name for name, node in self.inventory.nodes.items() if node.schedulable}
+        for pod in view.pods:
+            stuck = (pod.get("status") or {}).get("phase") in (None, "Pending")
+            if stuck or pod.get("spec", {}).get("nodeName") not in healthy:
+                await asyncio.to_thread(
+                    self.kube.force_delete_pod, view.namespace, pod["metadata"]["name"]
+                )
 
     # --- rows for the metrics collector ---------------------------------------------------------
     def _rows(
