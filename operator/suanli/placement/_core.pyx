@@ -389,6 +389,208 @@ cdef inline uint64_t mixin(uint64_t h, uint64_t v) noexcept nogil:
     return h ^ (h >> 31)
 
 
+# --- per-shape best-node index ---------------------------------------------------------------
+# For a request shape that recurs (same class, policy, device count and milli, CPU and memory),
+# the nodes that fit are kept in a treap ordered by (key[0], imbalance, slot), each tree node
+# also holding the slot with the smallest (key[1], key[2], slot) in its subtree. A node's entry
+# depends only on its state signature, so a change marks the node dirty in every live index and
+# the next query re-scores it only if its signature moved. The decision needs
+#   min over nodes of (key[0] + balance * imbalance // PPM, key[1], key[2], slot)
+# with ``balance`` a cluster-wide weight that moves with utilisation; per distinct key[0] the
+# winner is among the entries whose imbalance gives the group's smallest penalty (a range of
+# imbalance values: one range-minimum query), and groups whose key[0] already exceeds the best
+# effective key are skipped. Cost: O(groups visited x log nodes) instead of O(nodes).
+
+cdef enum:
+    MAX_INDEXES = 8
+
+
+cdef struct ShapeIndex:
+    uint64_t shape          # 0: unused
+    uint64_t last_used
+    int32_t class_id
+    int32_t policy
+    int32_t count
+    int32_t milli
+    int64_t cpu
+    int64_t mem
+    int32_t root
+    int32_t ndirty
+    Py_ssize_t cap
+    int32_t* left
+    int32_t* right
+    int32_t* agg
+    int64_t* a
+    int64_t* m
+    int64_t* k1
+    int64_t* k2
+    uint64_t* sig
+    unsigned char* present
+    unsigned char* dirty
+    int32_t* dirty_list
+
+
+cdef inline uint32_t treap_prio(int32_t s) noexcept nogil:
+    return <uint32_t>(mixin(0x243F6A8885A308D3ULL, <uint64_t>s) >> 32)
+
+
+cdef inline bint agg_less(const ShapeIndex* ix, int32_t s, int32_t t) noexcept nogil:
+    if ix.k1[s] != ix.k1[t]:
+        return ix.k1[s] < ix.k1[t]
+    if ix.k2[s] != ix.k2[t]:
+        return ix.k2[s] < ix.k2[t]
+    return s < t
+
+
+cdef inline void treap_pull(ShapeIndex* ix, int32_t t) noexcept nogil:
+    cdef int32_t best = t, c
+    c = ix.left[t]
+    if c >= 0 and agg_less(ix, ix.agg[c], best):
+        best = ix.agg[c]
+    c = ix.right[t]
+    if c >= 0 and agg_less(ix, ix.agg[c], best):
+        best = ix.agg[c]
+    ix.agg[t] = best
+
+
+cdef inline bint treap_before(const ShapeIndex* ix, int32_t t, int64_t a, int64_t m,
+                              int64_t s) noexcept nogil:
+    """Entry ``t`` orders before the bound (a, m, s)."""
+    if ix.a[t] != a:
+        return ix.a[t] < a
+    if ix.m[t] != m:
+        return ix.m[t] < m
+    return t < s
+
+
+cdef void treap_split(ShapeIndex* ix, int32_t t, int64_t a, int64_t m, int64_t s,
+                      int32_t* lo, int32_t* hi) noexcept nogil:
+    """Entries before (a, m, s) into ``lo``, the rest into ``hi``."""
+    if t < 0:
+        lo[0] = -1
+        hi[0] = -1
+        return
+    if treap_before(ix, t, a, m, s):
+        treap_split(ix, ix.right[t], a, m, s, &ix.right[t], hi)
+        treap_pull(ix, t)
+        lo[0] = t
+    else:
+        treap_split(ix, ix.left[t], a, m, s, lo, &ix.left[t])
+        treap_pull(ix, t)
+        hi[0] = t
+
+
+cdef int32_t treap_merge(ShapeIndex* ix, int32_t l, int32_t r) noexcept nogil:
+    if l < 0:
+        return r
+    if r < 0:
+        return l
+    if treap_prio(l) > treap_prio(r):
+        ix.right[l] = treap_merge(ix, ix.right[l], r)
+        treap_pull(ix, l)
+        return l
+    ix.left[r] = treap_merge(ix, l, ix.left[r])
+    treap_pull(ix, r)
+    return r
+
+
+cdef void treap_insert(ShapeIndex* ix, int32_t s) noexcept nogil:
+    cdef int32_t lo, hi
+    treap_split(ix, ix.root, ix.a[s], ix.m[s], s, &lo, &hi)
+    ix.left[s] = -1
+    ix.right[s] = -1
+    ix.agg[s] = s
+    ix.root = treap_merge(ix, treap_merge(ix, lo, s), hi)
+
+
+cdef void treap_erase(ShapeIndex* ix, int32_t s) noexcept nogil:
+    cdef int32_t lo, hi, mid, rest
+    treap_split(ix, ix.root, ix.a[s], ix.m[s], s, &lo, &hi)
+    treap_split(ix, hi, ix.a[s], ix.m[s], <int64_t>s + 1, &mid, &rest)
+    ix.root = treap_merge(ix, lo, rest)
+
+
+cdef int32_t treap_range_min(ShapeIndex* ix, int64_t a, int64_t m_lo, int64_t m_hi) noexcept nogil:
+    """Slot with the smallest (key[1], key[2], slot) among entries with key[0] == a and
+    m_lo <= imbalance < m_hi (-1 if none); the tree is put back as it was."""
+    cdef int32_t lo, hi, mid, rest, found = -1
+    treap_split(ix, ix.root, a, m_lo, -1, &lo, &hi)
+    treap_split(ix, hi, a, m_hi, -1, &mid, &rest)
+    if mid >= 0:
+        found = ix.agg[mid]
+    ix.root = treap_merge(ix, lo, treap_merge(ix, mid, rest))
+    return found
+
+
+cdef int32_t treap_first_above(const ShapeIndex* ix, int64_t a, bint any_a) noexcept nogil:
+    """The first entry (smallest (key[0], imbalance, slot)) with key[0] > a (any if any_a)."""
+    cdef int32_t t = ix.root, found = -1
+    while t >= 0:
+        if any_a or ix.a[t] > a:
+            found = t
+            t = ix.left[t]
+        else:
+            t = ix.right[t]
+    return found
+
+
+cdef Py_ssize_t index_query(ShapeIndex* ix, int64_t balance, int64_t* best_key) noexcept nogil:
+    """The winning slot (-1 if nothing fits) and its effective key, exactly as the scan."""
+    cdef Py_ssize_t best_slot = -1
+    cdef int32_t g, w
+    cdef int64_t a = 0, m0, f0, lim
+    cdef int64_t key[3]
+    cdef bint first = True
+    while True:
+        g = treap_first_above(ix, a, first)
+        first = False
+        if g < 0:
+            break
+        a = ix.a[g]
+        if best_slot >= 0 and a > best_key[0]:
+            break
+        m0 = ix.m[g]
+        if balance > 0:
+            f0 = balance * m0 // PPM
+            lim = ((f0 + 1) * PPM + balance - 1) // balance
+        else:
+            f0 = 0
+            lim = 0x7FFFFFFFFFFFFFFF
+        w = treap_range_min(ix, a, m0, lim)
+        key[0] = a + f0
+        key[1] = ix.k1[w]
+        key[2] = ix.k2[w]
+        if (best_slot < 0 or key_less(key, best_key)
+                or (w < best_slot and not key_less(best_key, key))):
+            best_slot = w
+            best_key[0] = key[0]
+            best_key[1] = key[1]
+            best_key[2] = key[2]
+    return best_slot
+
+
+cdef void index_free(ShapeIndex* ix) noexcept nogil:
+    free(ix.left)
+    free(ix.right)
+    free(ix.agg)
+    free(ix.a)
+    free(ix.m)
+    free(ix.k1)
+    free(ix.k2)
+    free(ix.sig)
+    free(ix.present)
+    free(ix.dirty)
+    free(ix.dirty_list)
+    memset(ix, 0, sizeof(ShapeIndex))
+
+
+cdef inline void index_touch(ShapeIndex* ix, Py_ssize_t slot) noexcept nogil:
+    if ix.shape != 0 and slot < ix.cap and not ix.dirty[slot]:
+        ix.dirty[slot] = 1
+        ix.dirty_list[ix.ndirty] = <int32_t>slot
+        ix.ndirty += 1
+
+
 cdef class ClusterState:
     """A long-lived cluster model, updated incrementally, that places gangs (compiled)."""
 
@@ -413,6 +615,8 @@ cdef class ClusterState:
     cdef int64_t _dev_total
     cdef int64_t _dev_free
     cdef uint64_t _epoch    # bumped when the mix or a policy changes: voids cached scores
+    cdef ShapeIndex _ix[MAX_INDEXES]
+    cdef uint64_t _ix_clock
 
     cdef list _classes
     cdef dict _class_index
@@ -449,8 +653,13 @@ cdef class ClusterState:
         self._gen = 0
         self._dev_total = 0
         self._dev_free = 0
+        memset(self._ix, 0, sizeof(self._ix))
+        self._ix_clock = 0
 
     def __dealloc__(self):
+        cdef int w
+        for w in range(MAX_INDEXES):
+            index_free(&self._ix[w])
         free(self._n)
         free(self._cache)
         cdef Py_ssize_t k
@@ -526,6 +735,7 @@ cdef class ClusterState:
         for k in range(count):
             self._class_policy_c[k] = policy_code(self._class_policy[k])
         self._epoch += 1
+        self._drop_indexes()
 
     cdef _grow_class_lists(self, Py_ssize_t count):
         cdef int32_t** slots = <int32_t**>realloc(self._class_slots, count * sizeof(int32_t*))
@@ -603,6 +813,7 @@ cdef class ClusterState:
             self._mixc.end[k] = <int32_t>r
         self._mix = table
         self._epoch += 1
+        self._drop_indexes()
         for k in range(self._len):
             self._n[k].frag_cache = -1
 
@@ -648,6 +859,7 @@ cdef class ClusterState:
         self._pods_on[slot] = set()
         self._dev_total += devices * CWHOLE
         self._dev_free += devices * CWHOLE
+        self._touch(slot)
 
     def update_node(self, name, device_class, int64_t cpu_milli, int64_t memory_mib,
                     int64_t pods, *, int devices=0, labels=None, rack="", super_node="",
@@ -683,6 +895,7 @@ cdef class ClusterState:
         nd.signature = state_signature(nd)
         nd.frag_cache = -1
         nd.version += 1
+        self._touch(slot)
 
     def remove_node(self, name):
         cdef Py_ssize_t slot = self._slot(name)
@@ -694,6 +907,7 @@ cdef class ClusterState:
             self._dev_free -= self._n[slot].dev[i]
         self._list_remove(slot)
         self._n[slot].alive = 0
+        self._touch(slot)
         self._names[slot] = None
         self._labels[slot] = None
         self._free_slots.append(slot)
@@ -730,6 +944,7 @@ cdef class ClusterState:
             raise MemoryError()
         self._cache = cache
         self._cap = cap
+        self._drop_indexes()
 
     # --- pods ------------------------------------------------------------------------------
     def bind(self, pod_key, node, int64_t cpu_milli, int64_t memory_mib, *, devices=0,
@@ -787,6 +1002,7 @@ cdef class ClusterState:
         nd.signature = state_signature(nd)
         nd.frag_cache = -1
         nd.version += 1
+        self._touch(slot)
 
     cdef int64_t _balance_weight(self):
         """BALANCE_WEIGHT x mix weight x utilisation^2 (ppm); same integer steps as reference."""
@@ -810,6 +1026,7 @@ cdef class ClusterState:
         nd.signature = state_signature(nd)
         nd.frag_cache = -1
         nd.version += 1
+        self._touch(slot)
 
     cdef _pick_for_bind(self, pod_key, Py_ssize_t slot, int count, int milli):
         cdef int32_t cands[MAXD * MAXD]
@@ -966,6 +1183,9 @@ cdef class ClusterState:
             visits = self._class_count[class_id]
         else:
             visits = self._len
+        if memo and class_id >= 0 and domain < 0 and mask == NULL:
+            return self._best_node_indexed(class_id, policy, cpu, mem, count, milli, shape,
+                                           balance, best)
         if memo:
             self._memo_ready()
         with nogil:
@@ -1033,6 +1253,116 @@ cdef class ClusterState:
             score_node(&self._n[best_slot], cpu, mem, count, milli, policy, &self._mixc, best)
             effective_key(best.key, best.imbalance, balance, best.key)
         return best_slot
+
+    cdef Py_ssize_t _best_node_indexed(self, int class_id, int policy, int64_t cpu,
+                                       int64_t mem, int count, int milli, uint64_t shape,
+                                       int64_t balance, Choice* best):
+        """``_best_node`` through the per-shape index (no domain, no selector, one class)."""
+        cdef ShapeIndex* ix = self._index_for(class_id, policy, cpu, mem, count, milli, shape)
+        cdef Py_ssize_t best_slot
+        cdef int64_t best_key[3]
+        best_key[0] = best_key[1] = best_key[2] = 0
+        with nogil:
+            self._index_refresh(ix)
+            best_slot = index_query(ix, balance, best_key)
+        if best_slot >= 0:
+            score_node(&self._n[best_slot], cpu, mem, count, milli, policy, &self._mixc, best)
+            effective_key(best.key, best.imbalance, balance, best.key)
+        return best_slot
+
+    cdef ShapeIndex* _index_for(self, int class_id, int policy, int64_t cpu, int64_t mem,
+                                int count, int milli, uint64_t shape) except NULL:
+        """The live index for this request shape, built (all the class's nodes dirty) if new;
+        the least recently used one makes room."""
+        cdef int w, victim = 0
+        cdef ShapeIndex* ix
+        cdef Py_ssize_t i, cap = self._cap
+        self._ix_clock += 1
+        for w in range(MAX_INDEXES):
+            ix = &self._ix[w]
+            if (ix.shape == shape and ix.class_id == class_id and ix.policy == policy
+                    and ix.count == count and ix.milli == milli and ix.cpu == cpu
+                    and ix.mem == mem):
+                ix.last_used = self._ix_clock
+                return ix
+            if ix.last_used < self._ix[victim].last_used:
+                victim = w
+        ix = &self._ix[victim]
+        index_free(ix)
+        ix.left = <int32_t*>malloc((cap + 1) * sizeof(int32_t))
+        ix.right = <int32_t*>malloc((cap + 1) * sizeof(int32_t))
+        ix.agg = <int32_t*>malloc((cap + 1) * sizeof(int32_t))
+        ix.a = <int64_t*>malloc((cap + 1) * sizeof(int64_t))
+        ix.m = <int64_t*>malloc((cap + 1) * sizeof(int64_t))
+        ix.k1 = <int64_t*>malloc((cap + 1) * sizeof(int64_t))
+        ix.k2 = <int64_t*>malloc((cap + 1) * sizeof(int64_t))
+        ix.sig = <uint64_t*>malloc((cap + 1) * sizeof(uint64_t))
+        ix.present = <unsigned char*>malloc(cap + 1)
+        ix.dirty = <unsigned char*>malloc(cap + 1)
+        ix.dirty_list = <int32_t*>malloc((cap + 1) * sizeof(int32_t))
+        if (ix.left == NULL or ix.right == NULL or ix.agg == NULL or ix.a == NULL
+                or ix.m == NULL or ix.k1 == NULL or ix.k2 == NULL or ix.sig == NULL
+                or ix.present == NULL or ix.dirty == NULL or ix.dirty_list == NULL):
+            index_free(ix)
+            raise MemoryError()
+        memset(ix.present, 0, cap + 1)
+        memset(ix.dirty, 0, cap + 1)
+        ix.root = -1
+        ix.ndirty = 0
+        ix.cap = cap
+        ix.class_id = class_id
+        ix.policy = policy
+        ix.count = count
+        ix.milli = milli
+        ix.cpu = cpu
+        ix.mem = mem
+        ix.shape = shape if shape != 0 else 1
+        ix.last_used = self._ix_clock
+        for i in range(self._class_count[class_id]):
+            index_touch(ix, self._class_slots[class_id][i])
+        return ix
+
+    cdef void _index_refresh(self, ShapeIndex* ix) noexcept nogil:
+        """Re-score the index's dirty nodes whose state signature moved."""
+        cdef Py_ssize_t k, slot
+        cdef NodeRec* nd
+        cdef Choice here
+        cdef bint eligible
+        for k in range(ix.ndirty):
+            slot = ix.dirty_list[k]
+            ix.dirty[slot] = 0
+            nd = &self._n[slot]
+            eligible = (slot < self._len and nd.alive and nd.sched and nd.dclass == ix.class_id
+                        and nd.pods_free >= 1 and nd.cpu_free >= ix.cpu
+                        and nd.mem_free >= ix.mem)
+            if eligible:
+                if ix.present[slot] and ix.sig[slot] == nd.signature:
+                    continue
+                score_node(nd, ix.cpu, ix.mem, ix.count, ix.milli, ix.policy, &self._mixc,
+                           &here)
+                eligible = here.fits
+            if ix.present[slot]:
+                treap_erase(ix, <int32_t>slot)
+                ix.present[slot] = 0
+            if eligible:
+                ix.a[slot] = here.key[0]
+                ix.m[slot] = here.imbalance
+                ix.k1[slot] = here.key[1]
+                ix.k2[slot] = here.key[2]
+                ix.sig[slot] = nd.signature
+                treap_insert(ix, <int32_t>slot)
+                ix.present[slot] = 1
+        ix.ndirty = 0
+
+    cdef inline void _touch(self, Py_ssize_t slot) noexcept nogil:
+        cdef int w
+        for w in range(MAX_INDEXES):
+            index_touch(&self._ix[w], slot)
+
+    cdef _drop_indexes(self):
+        cdef int w
+        for w in range(MAX_INDEXES):
+            index_free(&self._ix[w])
 
     cdef _memo_ready(self):
         """Start a new decision: bump the generation; size the table to >= 2x the nodes."""
