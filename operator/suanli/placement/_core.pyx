@@ -403,10 +403,13 @@ cdef inline uint64_t mixin(uint64_t h, uint64_t v) noexcept nogil:
 
 cdef enum:
     MAX_INDEXES = 8
+    SEEN_SLOTS = 256        # how often recent shapes were asked for, direct-mapped by hash
+    ADMIT_AFTER = 8         # an index is built for a shape asked for this often
 
 
 cdef struct ShapeIndex:
-    uint64_t shape          # 0: unused
+    uint64_t shape
+    int32_t used
     uint64_t last_used
     int32_t class_id
     int32_t policy
@@ -585,7 +588,7 @@ cdef void index_free(ShapeIndex* ix) noexcept nogil:
 
 
 cdef inline void index_touch(ShapeIndex* ix, Py_ssize_t slot) noexcept nogil:
-    if ix.shape != 0 and slot < ix.cap and not ix.dirty[slot]:
+    if ix.used and slot < ix.cap and not ix.dirty[slot]:
         ix.dirty[slot] = 1
         ix.dirty_list[ix.ndirty] = <int32_t>slot
         ix.ndirty += 1
@@ -616,6 +619,8 @@ cdef class ClusterState:
     cdef int64_t _dev_free
     cdef uint64_t _epoch    # bumped when the mix or a policy changes: voids cached scores
     cdef ShapeIndex _ix[MAX_INDEXES]
+    cdef uint64_t _seen[SEEN_SLOTS]
+    cdef uint32_t _seen_count[SEEN_SLOTS]
     cdef uint64_t _ix_clock
 
     cdef list _classes
@@ -654,6 +659,8 @@ cdef class ClusterState:
         self._dev_total = 0
         self._dev_free = 0
         memset(self._ix, 0, sizeof(self._ix))
+        memset(self._seen, 0, sizeof(self._seen))
+        memset(self._seen_count, 0, sizeof(self._seen_count))
         self._ix_clock = 0
 
     def __dealloc__(self):
@@ -1156,20 +1163,20 @@ cdef class ClusterState:
                                const unsigned char* mask, Choice* best):
         """Smallest-key node (ties: lowest slot), or -1.
 
-        Only the nodes of the requested class are visited. Two caches keep each visit cheap;
-        both can be switched off with ``use_memo`` (tests compare): each node remembers its
-        choice for its last few request shapes until its state changes, and within one
-        decision, nodes in equal states are scored once.
+        A request shape seen before, with no topology domain or selector, is answered by its
+        per-shape index (``_best_node_indexed``: sub-linear). Otherwise only the nodes of the
+        requested class are visited, and two caches keep each visit cheap: each node
+        remembers its choice for its last few request shapes until its state changes, and
+        within one decision, nodes in equal states are scored once. ``use_memo = False``
+        switches the index and both caches off (tests compare).
         """
-        cdef Py_ssize_t i, visits, slot, best_slot = -1, h
+        cdef Py_ssize_t i, visits, slot, best_slot = -1
         cdef NodeRec* nd
-        cdef NodeCache* cache
         cdef Choice here
         cdef CachedKey* known
-        cdef Choice* scored
-        cdef uint64_t sig, shape
+        cdef uint64_t shape
         cdef bint memo = self.use_memo
-        cdef int way
+        cdef ShapeIndex* ix
         cdef int64_t balance = self._balance_weight() if policy == P_FRAG else 0
         cdef int64_t key[3]
         cdef int64_t best_key[3]
@@ -1183,11 +1190,13 @@ cdef class ClusterState:
             visits = self._class_count[class_id]
         else:
             visits = self._len
-        if memo and class_id >= 0 and domain < 0 and mask == NULL:
-            return self._best_node_indexed(class_id, policy, cpu, mem, count, milli, shape,
-                                           balance, best)
         if memo:
             self._memo_ready()
+        if memo and class_id >= 0 and domain < 0 and mask == NULL:
+            ix = self._index_for(class_id, policy, cpu, mem, count, milli, shape)
+            if ix != NULL:
+                return self._best_node_indexed(ix, cpu, mem, count, milli, policy, balance,
+                                               best)
         with nogil:
             for i in range(visits):
                 slot = slots[i] if slots != NULL else i
@@ -1203,36 +1212,7 @@ cdef class ClusterState:
                 if nd.pods_free < 1 or nd.cpu_free < cpu or nd.mem_free < mem:
                     continue
                 if memo:
-                    cache = &self._cache[slot]
-                    known = NULL
-                    for way in range(CACHE_WAYS):
-                        if cache.shape[way] == shape and cache.version[way] == nd.version:
-                            known = &cache.entry[way]
-                            break
-                    if known == NULL:
-                        sig = nd.signature
-                        h = <Py_ssize_t>(sig & <uint64_t>(self._memo_cap - 1))
-                        while True:
-                            if self._memo_gen[h] != self._gen:
-                                score_node(nd, cpu, mem, count, milli, policy, &self._mixc,
-                                           &self._memo_choice[h])
-                                self._memo_gen[h] = self._gen
-                                self._memo_sig[h] = sig
-                                break
-                            if self._memo_sig[h] == sig:
-                                break
-                            h = (h + 1) & (self._memo_cap - 1)
-                        scored = &self._memo_choice[h]
-                        way = cache.next
-                        cache.next = (way + 1) % CACHE_WAYS
-                        cache.shape[way] = shape
-                        cache.version[way] = nd.version
-                        known = &cache.entry[way]
-                        known.key[0] = scored.key[0]
-                        known.key[1] = scored.key[1]
-                        known.key[2] = scored.key[2]
-                        known.imbalance = scored.imbalance
-                        known.fits = scored.fits
+                    known = self._known(slot, shape, cpu, mem, count, milli, policy)
                     if not known.fits:
                         continue
                     effective_key(known.key, known.imbalance, balance, key)
@@ -1254,11 +1234,50 @@ cdef class ClusterState:
             effective_key(best.key, best.imbalance, balance, best.key)
         return best_slot
 
-    cdef Py_ssize_t _best_node_indexed(self, int class_id, int policy, int64_t cpu,
-                                       int64_t mem, int count, int milli, uint64_t shape,
-                                       int64_t balance, Choice* best):
+    cdef CachedKey* _known(self, Py_ssize_t slot, uint64_t shape, int64_t cpu, int64_t mem,
+                           int count, int milli, int policy) noexcept nogil:
+        """The node's best choice for this shape: from its own cache if its state has not
+        changed, else from this decision's memo of equal states, else scored (call
+        ``_memo_ready`` once per decision first)."""
+        cdef NodeRec* nd = &self._n[slot]
+        cdef NodeCache* cache = &self._cache[slot]
+        cdef CachedKey* known
+        cdef Choice* scored
+        cdef uint64_t sig
+        cdef Py_ssize_t h
+        cdef int way
+        for way in range(CACHE_WAYS):
+            if cache.shape[way] == shape and cache.version[way] == nd.version:
+                return &cache.entry[way]
+        sig = nd.signature
+        h = <Py_ssize_t>(sig & <uint64_t>(self._memo_cap - 1))
+        while True:
+            if self._memo_gen[h] != self._gen:
+                score_node(nd, cpu, mem, count, milli, policy, &self._mixc,
+                           &self._memo_choice[h])
+                self._memo_gen[h] = self._gen
+                self._memo_sig[h] = sig
+                break
+            if self._memo_sig[h] == sig:
+                break
+            h = (h + 1) & (self._memo_cap - 1)
+        scored = &self._memo_choice[h]
+        way = cache.next
+        cache.next = (way + 1) % CACHE_WAYS
+        cache.shape[way] = shape
+        cache.version[way] = nd.version
+        known = &cache.entry[way]
+        known.key[0] = scored.key[0]
+        known.key[1] = scored.key[1]
+        known.key[2] = scored.key[2]
+        known.imbalance = scored.imbalance
+        known.fits = scored.fits
+        return known
+
+    cdef Py_ssize_t _best_node_indexed(self, ShapeIndex* ix, int64_t cpu, int64_t mem,
+                                       int count, int milli, int policy, int64_t balance,
+                                       Choice* best):
         """``_best_node`` through the per-shape index (no domain, no selector, one class)."""
-        cdef ShapeIndex* ix = self._index_for(class_id, policy, cpu, mem, count, milli, shape)
         cdef Py_ssize_t best_slot
         cdef int64_t best_key[3]
         best_key[0] = best_key[1] = best_key[2] = 0
@@ -1271,22 +1290,32 @@ cdef class ClusterState:
         return best_slot
 
     cdef ShapeIndex* _index_for(self, int class_id, int policy, int64_t cpu, int64_t mem,
-                                int count, int milli, uint64_t shape) except NULL:
-        """The live index for this request shape, built (all the class's nodes dirty) if new;
-        the least recently used one makes room."""
+                                int count, int milli, uint64_t shape) except? NULL:
+        """The live index for this request shape, or NULL while the shape is rare (building
+        an index costs about two scans, so one-off shapes are scanned); built (all the class's
+        nodes dirty) once it was asked for ADMIT_AFTER times, the least recently used index
+        making room."""
         cdef int w, victim = 0
         cdef ShapeIndex* ix
         cdef Py_ssize_t i, cap = self._cap
+        cdef Py_ssize_t seen = <Py_ssize_t>(shape & (SEEN_SLOTS - 1))
         self._ix_clock += 1
         for w in range(MAX_INDEXES):
             ix = &self._ix[w]
-            if (ix.shape == shape and ix.class_id == class_id and ix.policy == policy
+            if (ix.used and ix.shape == shape and ix.class_id == class_id and ix.policy == policy
                     and ix.count == count and ix.milli == milli and ix.cpu == cpu
                     and ix.mem == mem):
                 ix.last_used = self._ix_clock
                 return ix
             if ix.last_used < self._ix[victim].last_used:
                 victim = w
+        if self._seen[seen] != shape:
+            self._seen[seen] = shape
+            self._seen_count[seen] = 0
+        self._seen_count[seen] += 1
+        if self._seen_count[seen] < ADMIT_AFTER:
+            return NULL
+        self._seen_count[seen] = 0
         ix = &self._ix[victim]
         index_free(ix)
         ix.left = <int32_t*>malloc((cap + 1) * sizeof(int32_t))
@@ -1316,7 +1345,8 @@ cdef class ClusterState:
         ix.milli = milli
         ix.cpu = cpu
         ix.mem = mem
-        ix.shape = shape if shape != 0 else 1
+        ix.shape = shape
+        ix.used = 1
         ix.last_used = self._ix_clock
         for i in range(self._class_count[class_id]):
             index_touch(ix, self._class_slots[class_id][i])
@@ -1326,7 +1356,7 @@ cdef class ClusterState:
         """Re-score the index's dirty nodes whose state signature moved."""
         cdef Py_ssize_t k, slot
         cdef NodeRec* nd
-        cdef Choice here
+        cdef CachedKey* known = NULL
         cdef bint eligible
         for k in range(ix.ndirty):
             slot = ix.dirty_list[k]
@@ -1338,17 +1368,17 @@ cdef class ClusterState:
             if eligible:
                 if ix.present[slot] and ix.sig[slot] == nd.signature:
                     continue
-                score_node(nd, ix.cpu, ix.mem, ix.count, ix.milli, ix.policy, &self._mixc,
-                           &here)
-                eligible = here.fits
+                known = self._known(slot, ix.shape, ix.cpu, ix.mem, ix.count, ix.milli,
+                                    ix.policy)
+                eligible = known.fits
             if ix.present[slot]:
                 treap_erase(ix, <int32_t>slot)
                 ix.present[slot] = 0
             if eligible:
-                ix.a[slot] = here.key[0]
-                ix.m[slot] = here.imbalance
-                ix.k1[slot] = here.key[1]
-                ix.k2[slot] = here.key[2]
+                ix.a[slot] = known.key[0]
+                ix.m[slot] = known.imbalance
+                ix.k1[slot] = known.key[1]
+                ix.k2[slot] = known.key[2]
                 ix.sig[slot] = nd.signature
                 treap_insert(ix, <int32_t>slot)
                 ix.present[slot] = 1
