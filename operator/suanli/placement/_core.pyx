@@ -15,6 +15,8 @@ state signature, which is maintained incrementally whenever a node changes).
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 from suanli.placement.mix import MixTable, RecentMix
 from suanli.placement.model import (
@@ -40,6 +42,12 @@ from suanli.placement.validation import (
     illegal_options_failure,
     legal_options,
 )
+
+# Enum members looked up once (module attribute lookups cost on every decision).
+cdef object TOPO_NONE = TopologyMode.NONE
+cdef object TOPO_REQUIRE = TopologyMode.REQUIRE
+cdef object TOPO_PREFER = TopologyMode.PREFER
+cdef object LEVEL_RACK = TopologyLevel.RACK
 
 cdef enum:
     MAXD = 16
@@ -1057,9 +1065,11 @@ cdef class ClusterState:
         if gang.id in self._gangs:
             raise ValueError(f"gang {gang.id!r} is already placed")
         self._refresh_mix()
-        legal, problems = legal_options(gang, self._class_index, self._classes)
-        if not legal:
-            return illegal_options_failure(gang, problems)
+        legal = self._all_options_legal(gang)
+        if legal is None:
+            legal, problems = legal_options(gang, self._class_index, self._classes)
+            if not legal:
+                return illegal_options_failure(gang, problems)
         best = None
         most_fit = 0
         unconstrained_fit = False
@@ -1081,16 +1091,51 @@ cdef class ClusterState:
                 break
         if best is None:
             option = gang.options[legal[0]]
-            if gang.topology == TopologyMode.REQUIRE and unconstrained_fit:
+            if gang.topology == TOPO_REQUIRE and unconstrained_fit:
                 return failure_topology(gang, option, first_wanted, most_fit)
             return failure_insufficient(gang, option, first_wanted, most_fit,
                                         self._free_whole(option))
         _, _, index, placed = best
         return self._commit(gang, index, placed)
 
+    cdef list _all_options_legal(self, gang):
+        """Every option's index when all are legal (the usual case: no messages to build),
+        else None and ``legal_options`` sorts them out. Same rules as ``check_shape``."""
+        cdef list legal = []
+        cdef Py_ssize_t k
+        cdef long replicas, count, milli
+        options = gang.options
+        for k in range(len(options)):
+            option = options[k]
+            name = option.device_class
+            if name is None:
+                legal.append(k)
+                continue
+            class_id = self._class_index.get(name)
+            if class_id is None:
+                return None
+            dc = self._classes[class_id]
+            override = option.replicas
+            replicas = gang.replicas if override is None else override
+            count = option.devices_per_replica
+            milli = option.milli
+            if replicas < 1 or milli <= 0 or milli > CWHOLE:
+                return None
+            if milli < CWHOLE:
+                if not dc.fractional or count != 1:
+                    return None
+            else:
+                if count not in dc.allowed_counts:
+                    return None
+                multi = dc.multi_replica_count
+                if replicas > 1 and multi is not None and count != multi:
+                    return None
+            legal.append(k)
+        return legal
+
     cdef tuple _try_option(self, gang, option, int want):
         free_run = self._greedy(gang, option, want, -1)
-        if gang.topology == TopologyMode.NONE:
+        if gang.topology == TOPO_NONE:
             return free_run[0], free_run[1], len(free_run[0])
         best = None
         for domain in self._domains(gang.topology_level):
@@ -1101,7 +1146,7 @@ cdef class ClusterState:
         need = gang.min_replicas_for(option)
         if best is not None and -best[0] >= need:
             return best[3], best[1], len(free_run[0])
-        if gang.topology == TopologyMode.PREFER:
+        if gang.topology == TOPO_PREFER:
             return free_run[0], free_run[1], len(free_run[0])
         return (best[3] if best else []), (), len(free_run[0])
 
@@ -1112,7 +1157,7 @@ cdef class ClusterState:
         cdef int milli = option.milli
         cdef int64_t cpu = option.cpu_milli
         cdef int64_t mem = option.memory_mib
-        cdef int level_rack = 1 if gang.topology_level == TopologyLevel.RACK else 0
+        cdef int level_rack = 1 if gang.topology_level == LEVEL_RACK else 0
         cdef int r, placed_n = 0, i
         cdef Py_ssize_t slot
         cdef Choice choice
@@ -1148,10 +1193,14 @@ cdef class ClusterState:
                     total[i] += choice.key[i]
             for r in range(placed_n - 1, -1, -1):
                 self._apply_c(placed_slots[r], cpu, mem, placed_devs + r * MAXD, count, milli, 1)
-            placed = [
-                (placed_slots[r], tuple(placed_devs[r * MAXD + i] for i in range(count)))
-                for r in range(placed_n)
-            ]
+            placed = []
+            for r in range(placed_n):
+                devices = PyTuple_New(count)
+                for i in range(count):
+                    value = placed_devs[r * MAXD + i]
+                    Py_INCREF(value)
+                    PyTuple_SET_ITEM(devices, i, value)
+                placed.append((placed_slots[r], devices))
         finally:
             free(placed_slots)
             free(placed_devs)
