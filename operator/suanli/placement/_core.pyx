@@ -13,7 +13,7 @@ state signature, which is maintained incrementally whenever a node changes).
 """
 
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcpy, memset
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
@@ -412,7 +412,7 @@ cdef inline uint64_t mixin(uint64_t h, uint64_t v) noexcept nogil:
 cdef enum:
     MAX_INDEXES = 8
     SEEN_SLOTS = 256        # how often recent shapes were asked for, direct-mapped by hash
-    ADMIT_AFTER = 8         # an index is built for a shape asked for this often
+    ADMIT_AFTER = 32        # default index_after: build an index for shapes asked this often
 
 
 cdef struct ShapeIndex:
@@ -580,6 +580,66 @@ cdef Py_ssize_t index_query(ShapeIndex* ix, int64_t balance, int64_t* best_key) 
     return best_slot
 
 
+cdef struct SortItem:
+    int64_t a
+    int64_t m
+    int32_t slot
+
+
+cdef int sort_item_cmp(const void* x, const void* y) noexcept nogil:
+    cdef const SortItem* p = <const SortItem*>x
+    cdef const SortItem* q = <const SortItem*>y
+    if p.a != q.a:
+        return -1 if p.a < q.a else 1
+    if p.m != q.m:
+        return -1 if p.m < q.m else 1
+    return -1 if p.slot < q.slot else (1 if p.slot > q.slot else 0)
+
+
+cdef void treap_fix(ShapeIndex* ix, int32_t t) noexcept nogil:
+    if t < 0:
+        return
+    treap_fix(ix, ix.left[t])
+    treap_fix(ix, ix.right[t])
+    treap_pull(ix, t)
+
+
+cdef bint treap_bulk(ShapeIndex* ix, const int32_t* slots, Py_ssize_t n) noexcept nogil:
+    """Build the (empty) tree from ``n`` entries at once: sort, then the Cartesian tree by
+    priority with a stack, O(n log n) in C instead of n split/merge inserts. False: no memory."""
+    cdef SortItem* items = <SortItem*>malloc((n + 1) * sizeof(SortItem))
+    cdef int32_t* stack = <int32_t*>malloc((n + 1) * sizeof(int32_t))
+    cdef Py_ssize_t i, top = 0
+    cdef int32_t s, last
+    if items == NULL or stack == NULL:
+        free(items)
+        free(stack)
+        return False
+    for i in range(n):
+        items[i].a = ix.a[slots[i]]
+        items[i].m = ix.m[slots[i]]
+        items[i].slot = slots[i]
+    qsort(items, n, sizeof(SortItem), sort_item_cmp)
+    for i in range(n):
+        s = items[i].slot
+        ix.left[s] = -1
+        ix.right[s] = -1
+        last = -1
+        while top > 0 and treap_prio(stack[top - 1]) < treap_prio(s):
+            top -= 1
+            last = stack[top]
+        ix.left[s] = last
+        if top > 0:
+            ix.right[stack[top - 1]] = s
+        stack[top] = s
+        top += 1
+    ix.root = stack[0] if top > 0 else -1
+    treap_fix(ix, ix.root)
+    free(items)
+    free(stack)
+    return True
+
+
 cdef void index_free(ShapeIndex* ix) noexcept nogil:
     free(ix.left)
     free(ix.right)
@@ -623,6 +683,7 @@ cdef class ClusterState:
     cdef Py_ssize_t _memo_cap
     cdef uint32_t _gen
     cdef public bint use_memo
+    cdef public int index_after
     cdef int64_t _dev_total
     cdef int64_t _dev_free
     cdef uint64_t _epoch    # bumped when the mix or a policy changes: voids cached scores
@@ -709,6 +770,7 @@ cdef class ClusterState:
         self._mix = MixTable.empty(0)
         self._domain_ids = {"": -1}
         self.use_memo = True
+        self.index_after = ADMIT_AFTER
         for device_class in device_classes:
             self.register_device_class(device_class)
         for name, class_policy in (class_policies or {}).items():
@@ -1223,6 +1285,8 @@ cdef class ClusterState:
         cdef NodeRec* nd
         cdef Choice here
         cdef CachedKey* known
+        cdef NodeCache* cache
+        cdef int way
         cdef uint64_t shape
         cdef bint memo = self.use_memo
         cdef ShapeIndex* ix
@@ -1261,7 +1325,14 @@ cdef class ClusterState:
                 if nd.pods_free < 1 or nd.cpu_free < cpu or nd.mem_free < mem:
                     continue
                 if memo:
-                    known = self._known(slot, shape, cpu, mem, count, milli, policy)
+                    cache = &self._cache[slot]
+                    known = NULL
+                    for way in range(CACHE_WAYS):
+                        if cache.shape[way] == shape and cache.version[way] == nd.version:
+                            known = &cache.entry[way]
+                            break
+                    if known == NULL:
+                        known = self._known(slot, shape, cpu, mem, count, milli, policy)
                     if not known.fits:
                         continue
                     effective_key(known.key, known.imbalance, balance, key)
@@ -1341,9 +1412,9 @@ cdef class ClusterState:
     cdef ShapeIndex* _index_for(self, int class_id, int policy, int64_t cpu, int64_t mem,
                                 int count, int milli, uint64_t shape) except? NULL:
         """The live index for this request shape, or NULL while the shape is rare (building
-        an index costs about two scans, so one-off shapes are scanned); built (all the class's
-        nodes dirty) once it was asked for ADMIT_AFTER times, the least recently used index
-        making room."""
+        an index costs some 15-20 scans, so rare shapes are scanned); built (all the class's
+        nodes dirty) once it was asked for ``index_after`` times in the current mix epoch, the
+        least recently used index making room."""
         cdef int w, victim = 0
         cdef ShapeIndex* ix
         cdef Py_ssize_t i, cap = self._cap
@@ -1362,7 +1433,7 @@ cdef class ClusterState:
             self._seen[seen] = shape
             self._seen_count[seen] = 0
         self._seen_count[seen] += 1
-        if self._seen_count[seen] < ADMIT_AFTER:
+        if <int64_t>self._seen_count[seen] < self.index_after:
             return NULL
         self._seen_count[seen] = 0
         ix = &self._ix[victim]
@@ -1407,6 +1478,8 @@ cdef class ClusterState:
         cdef NodeRec* nd
         cdef CachedKey* known = NULL
         cdef bint eligible
+        cdef bint bulk = ix.root < 0
+        cdef Py_ssize_t nbulk = 0
         for k in range(ix.ndirty):
             slot = ix.dirty_list[k]
             ix.dirty[slot] = 0
@@ -1429,8 +1502,15 @@ cdef class ClusterState:
                 ix.k1[slot] = known.key[1]
                 ix.k2[slot] = known.key[2]
                 ix.sig[slot] = nd.signature
-                treap_insert(ix, <int32_t>slot)
                 ix.present[slot] = 1
+                if bulk:
+                    ix.dirty_list[nbulk] = <int32_t>slot   # nbulk <= k: already read
+                    nbulk += 1
+                else:
+                    treap_insert(ix, <int32_t>slot)
+        if bulk and not treap_bulk(ix, ix.dirty_list, nbulk):
+            for k in range(nbulk):
+                treap_insert(ix, ix.dirty_list[k])
         ix.ndirty = 0
 
     cdef inline void _touch(self, Py_ssize_t slot) noexcept nogil:

@@ -69,14 +69,15 @@ def build(module: Any, seed: int, nodes: int, policy: Policy, weight: int, idle:
     return state
 
 
-Params = tuple[int, int, Policy, int, int]
+Params = tuple[int, int, Policy, int, int, int]
 
 
 def run(module: Any, params: Params, memo: bool = True) -> list[Any]:
-    seed, nodes, policy, weight, idle = params
+    seed, nodes, policy, weight, idle, index_after = params
     state = build(module, seed, nodes, policy, weight, idle)
     if module is _core:
         state.use_memo = memo
+        state.index_after = index_after
     rng = random.Random(seed + 1)
     outcomes: list[Any] = []
     kept: list[str] = []
@@ -127,6 +128,7 @@ def params(draw: st.DrawFn) -> Params:
         draw(st.sampled_from([Policy.FRAGMENTATION_AWARE] * 3 + list(Policy))),
         draw(st.sampled_from([1, 2, 40])),
         draw(st.sampled_from([0, 30, 300])),
+        draw(st.sampled_from([1, 1, 3, 32])),
     )
 
 
