@@ -411,6 +411,7 @@ cdef inline uint64_t mixin(uint64_t h, uint64_t v) noexcept nogil:
 
 cdef enum:
     MAX_INDEXES = 8
+    MAX_GROUPS = 48         # distinct key[0] values one query may visit before it gives up
     SEEN_SLOTS = 256        # how often recent shapes were asked for, direct-mapped by hash
     ADMIT_AFTER = 32        # default index_after: build an index for shapes asked this often
 
@@ -546,12 +547,14 @@ cdef int32_t treap_first_above(const ShapeIndex* ix, int64_t a, bint any_a) noex
 
 
 cdef Py_ssize_t index_query(ShapeIndex* ix, int64_t balance, int64_t* best_key) noexcept nogil:
-    """The winning slot (-1 if nothing fits) and its effective key, exactly as the scan."""
+    """The winning slot (-1 if nothing fits) and its effective key, exactly as the scan; -2
+    when more than MAX_GROUPS distinct key[0] values had to be visited (the caller scans)."""
     cdef Py_ssize_t best_slot = -1
     cdef int32_t g, w
     cdef int64_t a = 0, m0, f0, lim
     cdef int64_t key[3]
     cdef bint first = True
+    cdef int groups = 0
     while True:
         g = treap_first_above(ix, a, first)
         first = False
@@ -560,6 +563,9 @@ cdef Py_ssize_t index_query(ShapeIndex* ix, int64_t balance, int64_t* best_key) 
         a = ix.a[g]
         if best_slot >= 0 and a > best_key[0]:
             break
+        groups += 1
+        if groups > MAX_GROUPS:
+            return -2
         m0 = ix.m[g]
         if balance > 0:
             f0 = balance * m0 // PPM
@@ -1308,8 +1314,11 @@ cdef class ClusterState:
         if memo and class_id >= 0 and domain < 0 and mask == NULL:
             ix = self._index_for(class_id, policy, cpu, mem, count, milli, shape)
             if ix != NULL:
-                return self._best_node_indexed(ix, cpu, mem, count, milli, policy, balance,
-                                               best)
+                best_slot = self._best_node_indexed(ix, cpu, mem, count, milli, policy,
+                                                    balance, best)
+                if best_slot != -2:
+                    return best_slot
+                best_slot = -1
         with nogil:
             for i in range(visits):
                 slot = slots[i] if slots != NULL else i
@@ -1407,7 +1416,7 @@ cdef class ClusterState:
         if best_slot >= 0:
             score_node(&self._n[best_slot], cpu, mem, count, milli, policy, &self._mixc, best)
             effective_key(best.key, best.imbalance, balance, best.key)
-        return best_slot
+        return best_slot    # -2: too many key[0] values to visit, scan instead
 
     cdef ShapeIndex* _index_for(self, int class_id, int policy, int64_t cpu, int64_t mem,
                                 int count, int milli, uint64_t shape) except? NULL:
