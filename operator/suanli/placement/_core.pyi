@@ -14,7 +14,10 @@ from suanli.placement.model import (
 
 class ClusterState:
     use_memo: bool
-    """Score each distinct node state once per decision (on by default; off only for tests)."""
+    """Score each distinct node state once per decision and answer frequent request shapes from
+    their per-shape index (on by default; off only for tests)."""
+    index_after: int
+    """A request shape gets a per-shape index once asked for this often (default 32)."""
 
     def __init__(
         self,

@@ -13,8 +13,10 @@ state signature, which is maintained incrementally whenever a node changes).
 """
 
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcpy, memset
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 from suanli.placement.mix import MixTable, RecentMix
 from suanli.placement.model import (
@@ -40,6 +42,12 @@ from suanli.placement.validation import (
     illegal_options_failure,
     legal_options,
 )
+
+# Enum members looked up once (module attribute lookups cost on every decision).
+cdef object TOPO_NONE = TopologyMode.NONE
+cdef object TOPO_REQUIRE = TopologyMode.REQUIRE
+cdef object TOPO_PREFER = TopologyMode.PREFER
+cdef object LEVEL_RACK = TopologyLevel.RACK
 
 cdef enum:
     MAXD = 16
@@ -389,6 +397,277 @@ cdef inline uint64_t mixin(uint64_t h, uint64_t v) noexcept nogil:
     return h ^ (h >> 31)
 
 
+# --- per-shape best-node index ---------------------------------------------------------------
+# For a request shape that recurs (same class, policy, device count and milli, CPU and memory),
+# the nodes that fit are kept in a treap ordered by (key[0], imbalance, slot), each tree node
+# also holding the slot with the smallest (key[1], key[2], slot) in its subtree. A node's entry
+# depends only on its state signature, so a change marks the node dirty in every live index and
+# the next query re-scores it only if its signature moved. The decision needs
+#   min over nodes of (key[0] + balance * imbalance // PPM, key[1], key[2], slot)
+# with ``balance`` a cluster-wide weight that moves with utilisation; per distinct key[0] the
+# winner is among the entries whose imbalance gives the group's smallest penalty (a range of
+# imbalance values: one range-minimum query), and groups whose key[0] already exceeds the best
+# effective key are skipped. Cost: O(groups visited x log nodes) instead of O(nodes).
+
+cdef enum:
+    MAX_INDEXES = 8
+    MAX_GROUPS = 48         # distinct key[0] values one query may visit before it gives up
+    SEEN_SLOTS = 256        # how often recent shapes were asked for, direct-mapped by hash
+    ADMIT_AFTER = 32        # default index_after: build an index for shapes asked this often
+
+
+cdef struct ShapeIndex:
+    uint64_t shape
+    int32_t used
+    uint64_t last_used
+    int32_t class_id
+    int32_t policy
+    int32_t count
+    int32_t milli
+    int64_t cpu
+    int64_t mem
+    int32_t root
+    int32_t ndirty
+    Py_ssize_t cap
+    int32_t* left
+    int32_t* right
+    int32_t* agg
+    int64_t* a
+    int64_t* m
+    int64_t* k1
+    int64_t* k2
+    uint64_t* sig
+    unsigned char* present
+    unsigned char* dirty
+    int32_t* dirty_list
+
+
+cdef inline uint32_t treap_prio(int32_t s) noexcept nogil:
+    return <uint32_t>(mixin(0x243F6A8885A308D3ULL, <uint64_t>s) >> 32)
+
+
+cdef inline bint agg_less(const ShapeIndex* ix, int32_t s, int32_t t) noexcept nogil:
+    if ix.k1[s] != ix.k1[t]:
+        return ix.k1[s] < ix.k1[t]
+    if ix.k2[s] != ix.k2[t]:
+        return ix.k2[s] < ix.k2[t]
+    return s < t
+
+
+cdef inline void treap_pull(ShapeIndex* ix, int32_t t) noexcept nogil:
+    cdef int32_t best = t, c
+    c = ix.left[t]
+    if c >= 0 and agg_less(ix, ix.agg[c], best):
+        best = ix.agg[c]
+    c = ix.right[t]
+    if c >= 0 and agg_less(ix, ix.agg[c], best):
+        best = ix.agg[c]
+    ix.agg[t] = best
+
+
+cdef inline bint treap_before(const ShapeIndex* ix, int32_t t, int64_t a, int64_t m,
+                              int64_t s) noexcept nogil:
+    """Entry ``t`` orders before the bound (a, m, s)."""
+    if ix.a[t] != a:
+        return ix.a[t] < a
+    if ix.m[t] != m:
+        return ix.m[t] < m
+    return t < s
+
+
+cdef void treap_split(ShapeIndex* ix, int32_t t, int64_t a, int64_t m, int64_t s,
+                      int32_t* lo, int32_t* hi) noexcept nogil:
+    """Entries before (a, m, s) into ``lo``, the rest into ``hi``."""
+    if t < 0:
+        lo[0] = -1
+        hi[0] = -1
+        return
+    if treap_before(ix, t, a, m, s):
+        treap_split(ix, ix.right[t], a, m, s, &ix.right[t], hi)
+        treap_pull(ix, t)
+        lo[0] = t
+    else:
+        treap_split(ix, ix.left[t], a, m, s, lo, &ix.left[t])
+        treap_pull(ix, t)
+        hi[0] = t
+
+
+cdef int32_t treap_merge(ShapeIndex* ix, int32_t l, int32_t r) noexcept nogil:
+    if l < 0:
+        return r
+    if r < 0:
+        return l
+    if treap_prio(l) > treap_prio(r):
+        ix.right[l] = treap_merge(ix, ix.right[l], r)
+        treap_pull(ix, l)
+        return l
+    ix.left[r] = treap_merge(ix, l, ix.left[r])
+    treap_pull(ix, r)
+    return r
+
+
+cdef void treap_insert(ShapeIndex* ix, int32_t s) noexcept nogil:
+    cdef int32_t lo, hi
+    treap_split(ix, ix.root, ix.a[s], ix.m[s], s, &lo, &hi)
+    ix.left[s] = -1
+    ix.right[s] = -1
+    ix.agg[s] = s
+    ix.root = treap_merge(ix, treap_merge(ix, lo, s), hi)
+
+
+cdef void treap_erase(ShapeIndex* ix, int32_t s) noexcept nogil:
+    cdef int32_t lo, hi, mid, rest
+    treap_split(ix, ix.root, ix.a[s], ix.m[s], s, &lo, &hi)
+    treap_split(ix, hi, ix.a[s], ix.m[s], <int64_t>s + 1, &mid, &rest)
+    ix.root = treap_merge(ix, lo, rest)
+
+
+cdef int32_t treap_range_min(ShapeIndex* ix, int64_t a, int64_t m_lo, int64_t m_hi) noexcept nogil:
+    """Slot with the smallest (key[1], key[2], slot) among entries with key[0] == a and
+    m_lo <= imbalance < m_hi (-1 if none); the tree is put back as it was."""
+    cdef int32_t lo, hi, mid, rest, found = -1
+    treap_split(ix, ix.root, a, m_lo, -1, &lo, &hi)
+    treap_split(ix, hi, a, m_hi, -1, &mid, &rest)
+    if mid >= 0:
+        found = ix.agg[mid]
+    ix.root = treap_merge(ix, lo, treap_merge(ix, mid, rest))
+    return found
+
+
+cdef int32_t treap_first_above(const ShapeIndex* ix, int64_t a, bint any_a) noexcept nogil:
+    """The first entry (smallest (key[0], imbalance, slot)) with key[0] > a (any if any_a)."""
+    cdef int32_t t = ix.root, found = -1
+    while t >= 0:
+        if any_a or ix.a[t] > a:
+            found = t
+            t = ix.left[t]
+        else:
+            t = ix.right[t]
+    return found
+
+
+cdef Py_ssize_t index_query(ShapeIndex* ix, int64_t balance, int64_t* best_key) noexcept nogil:
+    """The winning slot (-1 if nothing fits) and its effective key, exactly as the scan; -2
+    when more than MAX_GROUPS distinct key[0] values had to be visited (the caller scans)."""
+    cdef Py_ssize_t best_slot = -1
+    cdef int32_t g, w
+    cdef int64_t a = 0, m0, f0, lim
+    cdef int64_t key[3]
+    cdef bint first = True
+    cdef int groups = 0
+    while True:
+        g = treap_first_above(ix, a, first)
+        first = False
+        if g < 0:
+            break
+        a = ix.a[g]
+        if best_slot >= 0 and a > best_key[0]:
+            break
+        groups += 1
+        if groups > MAX_GROUPS:
+            return -2
+        m0 = ix.m[g]
+        if balance > 0:
+            f0 = balance * m0 // PPM
+            lim = ((f0 + 1) * PPM + balance - 1) // balance
+        else:
+            f0 = 0
+            lim = 0x7FFFFFFFFFFFFFFF
+        w = treap_range_min(ix, a, m0, lim)
+        key[0] = a + f0
+        key[1] = ix.k1[w]
+        key[2] = ix.k2[w]
+        if (best_slot < 0 or key_less(key, best_key)
+                or (w < best_slot and not key_less(best_key, key))):
+            best_slot = w
+            best_key[0] = key[0]
+            best_key[1] = key[1]
+            best_key[2] = key[2]
+    return best_slot
+
+
+cdef struct SortItem:
+    int64_t a
+    int64_t m
+    int32_t slot
+
+
+cdef int sort_item_cmp(const void* x, const void* y) noexcept nogil:
+    cdef const SortItem* p = <const SortItem*>x
+    cdef const SortItem* q = <const SortItem*>y
+    if p.a != q.a:
+        return -1 if p.a < q.a else 1
+    if p.m != q.m:
+        return -1 if p.m < q.m else 1
+    return -1 if p.slot < q.slot else (1 if p.slot > q.slot else 0)
+
+
+cdef void treap_fix(ShapeIndex* ix, int32_t t) noexcept nogil:
+    if t < 0:
+        return
+    treap_fix(ix, ix.left[t])
+    treap_fix(ix, ix.right[t])
+    treap_pull(ix, t)
+
+
+cdef bint treap_bulk(ShapeIndex* ix, const int32_t* slots, Py_ssize_t n) noexcept nogil:
+    """Build the (empty) tree from ``n`` entries at once: sort, then the Cartesian tree by
+    priority with a stack, O(n log n) in C instead of n split/merge inserts. False: no memory."""
+    cdef SortItem* items = <SortItem*>malloc((n + 1) * sizeof(SortItem))
+    cdef int32_t* stack = <int32_t*>malloc((n + 1) * sizeof(int32_t))
+    cdef Py_ssize_t i, top = 0
+    cdef int32_t s, last
+    if items == NULL or stack == NULL:
+        free(items)
+        free(stack)
+        return False
+    for i in range(n):
+        items[i].a = ix.a[slots[i]]
+        items[i].m = ix.m[slots[i]]
+        items[i].slot = slots[i]
+    qsort(items, n, sizeof(SortItem), sort_item_cmp)
+    for i in range(n):
+        s = items[i].slot
+        ix.left[s] = -1
+        ix.right[s] = -1
+        last = -1
+        while top > 0 and treap_prio(stack[top - 1]) < treap_prio(s):
+            top -= 1
+            last = stack[top]
+        ix.left[s] = last
+        if top > 0:
+            ix.right[stack[top - 1]] = s
+        stack[top] = s
+        top += 1
+    ix.root = stack[0] if top > 0 else -1
+    treap_fix(ix, ix.root)
+    free(items)
+    free(stack)
+    return True
+
+
+cdef void index_free(ShapeIndex* ix) noexcept nogil:
+    free(ix.left)
+    free(ix.right)
+    free(ix.agg)
+    free(ix.a)
+    free(ix.m)
+    free(ix.k1)
+    free(ix.k2)
+    free(ix.sig)
+    free(ix.present)
+    free(ix.dirty)
+    free(ix.dirty_list)
+    memset(ix, 0, sizeof(ShapeIndex))
+
+
+cdef inline void index_touch(ShapeIndex* ix, Py_ssize_t slot) noexcept nogil:
+    if ix.used and slot < ix.cap and not ix.dirty[slot]:
+        ix.dirty[slot] = 1
+        ix.dirty_list[ix.ndirty] = <int32_t>slot
+        ix.ndirty += 1
+
+
 cdef class ClusterState:
     """A long-lived cluster model, updated incrementally, that places gangs (compiled)."""
 
@@ -410,9 +689,14 @@ cdef class ClusterState:
     cdef Py_ssize_t _memo_cap
     cdef uint32_t _gen
     cdef public bint use_memo
+    cdef public int index_after
     cdef int64_t _dev_total
     cdef int64_t _dev_free
     cdef uint64_t _epoch    # bumped when the mix or a policy changes: voids cached scores
+    cdef ShapeIndex _ix[MAX_INDEXES]
+    cdef uint64_t _seen[SEEN_SLOTS]
+    cdef uint32_t _seen_count[SEEN_SLOTS]
+    cdef uint64_t _ix_clock
 
     cdef list _classes
     cdef dict _class_index
@@ -449,8 +733,15 @@ cdef class ClusterState:
         self._gen = 0
         self._dev_total = 0
         self._dev_free = 0
+        memset(self._ix, 0, sizeof(self._ix))
+        memset(self._seen, 0, sizeof(self._seen))
+        memset(self._seen_count, 0, sizeof(self._seen_count))
+        self._ix_clock = 0
 
     def __dealloc__(self):
+        cdef int w
+        for w in range(MAX_INDEXES):
+            index_free(&self._ix[w])
         free(self._n)
         free(self._cache)
         cdef Py_ssize_t k
@@ -485,6 +776,7 @@ cdef class ClusterState:
         self._mix = MixTable.empty(0)
         self._domain_ids = {"": -1}
         self.use_memo = True
+        self.index_after = ADMIT_AFTER
         for device_class in device_classes:
             self.register_device_class(device_class)
         for name, class_policy in (class_policies or {}).items():
@@ -526,6 +818,7 @@ cdef class ClusterState:
         for k in range(count):
             self._class_policy_c[k] = policy_code(self._class_policy[k])
         self._epoch += 1
+        self._drop_indexes()
 
     cdef _grow_class_lists(self, Py_ssize_t count):
         cdef int32_t** slots = <int32_t**>realloc(self._class_slots, count * sizeof(int32_t*))
@@ -603,6 +896,7 @@ cdef class ClusterState:
             self._mixc.end[k] = <int32_t>r
         self._mix = table
         self._epoch += 1
+        self._drop_indexes()
         for k in range(self._len):
             self._n[k].frag_cache = -1
 
@@ -648,6 +942,7 @@ cdef class ClusterState:
         self._pods_on[slot] = set()
         self._dev_total += devices * CWHOLE
         self._dev_free += devices * CWHOLE
+        self._touch(slot)
 
     def update_node(self, name, device_class, int64_t cpu_milli, int64_t memory_mib,
                     int64_t pods, *, int devices=0, labels=None, rack="", super_node="",
@@ -683,6 +978,7 @@ cdef class ClusterState:
         nd.signature = state_signature(nd)
         nd.frag_cache = -1
         nd.version += 1
+        self._touch(slot)
 
     def remove_node(self, name):
         cdef Py_ssize_t slot = self._slot(name)
@@ -694,6 +990,7 @@ cdef class ClusterState:
             self._dev_free -= self._n[slot].dev[i]
         self._list_remove(slot)
         self._n[slot].alive = 0
+        self._touch(slot)
         self._names[slot] = None
         self._labels[slot] = None
         self._free_slots.append(slot)
@@ -730,6 +1027,7 @@ cdef class ClusterState:
             raise MemoryError()
         self._cache = cache
         self._cap = cap
+        self._drop_indexes()
 
     # --- pods ------------------------------------------------------------------------------
     def bind(self, pod_key, node, int64_t cpu_milli, int64_t memory_mib, *, devices=0,
@@ -787,6 +1085,7 @@ cdef class ClusterState:
         nd.signature = state_signature(nd)
         nd.frag_cache = -1
         nd.version += 1
+        self._touch(slot)
 
     cdef int64_t _balance_weight(self):
         """BALANCE_WEIGHT x mix weight x utilisation^2 (ppm); same integer steps as reference."""
@@ -810,6 +1109,7 @@ cdef class ClusterState:
         nd.signature = state_signature(nd)
         nd.frag_cache = -1
         nd.version += 1
+        self._touch(slot)
 
     cdef _pick_for_bind(self, pod_key, Py_ssize_t slot, int count, int milli):
         cdef int32_t cands[MAXD * MAXD]
@@ -833,9 +1133,11 @@ cdef class ClusterState:
         if gang.id in self._gangs:
             raise ValueError(f"gang {gang.id!r} is already placed")
         self._refresh_mix()
-        legal, problems = legal_options(gang, self._class_index, self._classes)
-        if not legal:
-            return illegal_options_failure(gang, problems)
+        legal = self._all_options_legal(gang)
+        if legal is None:
+            legal, problems = legal_options(gang, self._class_index, self._classes)
+            if not legal:
+                return illegal_options_failure(gang, problems)
         best = None
         most_fit = 0
         unconstrained_fit = False
@@ -857,16 +1159,51 @@ cdef class ClusterState:
                 break
         if best is None:
             option = gang.options[legal[0]]
-            if gang.topology == TopologyMode.REQUIRE and unconstrained_fit:
+            if gang.topology == TOPO_REQUIRE and unconstrained_fit:
                 return failure_topology(gang, option, first_wanted, most_fit)
             return failure_insufficient(gang, option, first_wanted, most_fit,
                                         self._free_whole(option))
         _, _, index, placed = best
         return self._commit(gang, index, placed)
 
+    cdef list _all_options_legal(self, gang):
+        """Every option's index when all are legal (the usual case: no messages to build),
+        else None and ``legal_options`` sorts them out. Same rules as ``check_shape``."""
+        cdef list legal = []
+        cdef Py_ssize_t k
+        cdef long replicas, count, milli
+        options = gang.options
+        for k in range(len(options)):
+            option = options[k]
+            name = option.device_class
+            if name is None:
+                legal.append(k)
+                continue
+            class_id = self._class_index.get(name)
+            if class_id is None:
+                return None
+            dc = self._classes[class_id]
+            override = option.replicas
+            replicas = gang.replicas if override is None else override
+            count = option.devices_per_replica
+            milli = option.milli
+            if replicas < 1 or milli <= 0 or milli > CWHOLE:
+                return None
+            if milli < CWHOLE:
+                if not dc.fractional or count != 1:
+                    return None
+            else:
+                if count not in dc.allowed_counts:
+                    return None
+                multi = dc.multi_replica_count
+                if replicas > 1 and multi is not None and count != multi:
+                    return None
+            legal.append(k)
+        return legal
+
     cdef tuple _try_option(self, gang, option, int want):
         free_run = self._greedy(gang, option, want, -1)
-        if gang.topology == TopologyMode.NONE:
+        if gang.topology == TOPO_NONE:
             return free_run[0], free_run[1], len(free_run[0])
         best = None
         for domain in self._domains(gang.topology_level):
@@ -877,7 +1214,7 @@ cdef class ClusterState:
         need = gang.min_replicas_for(option)
         if best is not None and -best[0] >= need:
             return best[3], best[1], len(free_run[0])
-        if gang.topology == TopologyMode.PREFER:
+        if gang.topology == TOPO_PREFER:
             return free_run[0], free_run[1], len(free_run[0])
         return (best[3] if best else []), (), len(free_run[0])
 
@@ -888,7 +1225,7 @@ cdef class ClusterState:
         cdef int milli = option.milli
         cdef int64_t cpu = option.cpu_milli
         cdef int64_t mem = option.memory_mib
-        cdef int level_rack = 1 if gang.topology_level == TopologyLevel.RACK else 0
+        cdef int level_rack = 1 if gang.topology_level == LEVEL_RACK else 0
         cdef int r, placed_n = 0, i
         cdef Py_ssize_t slot
         cdef Choice choice
@@ -924,10 +1261,14 @@ cdef class ClusterState:
                     total[i] += choice.key[i]
             for r in range(placed_n - 1, -1, -1):
                 self._apply_c(placed_slots[r], cpu, mem, placed_devs + r * MAXD, count, milli, 1)
-            placed = [
-                (placed_slots[r], tuple(placed_devs[r * MAXD + i] for i in range(count)))
-                for r in range(placed_n)
-            ]
+            placed = []
+            for r in range(placed_n):
+                devices = PyTuple_New(count)
+                for i in range(count):
+                    value = placed_devs[r * MAXD + i]
+                    Py_INCREF(value)
+                    PyTuple_SET_ITEM(devices, i, value)
+                placed.append((placed_slots[r], devices))
         finally:
             free(placed_slots)
             free(placed_devs)
@@ -939,20 +1280,22 @@ cdef class ClusterState:
                                const unsigned char* mask, Choice* best):
         """Smallest-key node (ties: lowest slot), or -1.
 
-        Only the nodes of the requested class are visited. Two caches keep each visit cheap;
-        both can be switched off with ``use_memo`` (tests compare): each node remembers its
-        choice for its last few request shapes until its state changes, and within one
-        decision, nodes in equal states are scored once.
+        A request shape seen before, with no topology domain or selector, is answered by its
+        per-shape index (``_best_node_indexed``: sub-linear). Otherwise only the nodes of the
+        requested class are visited, and two caches keep each visit cheap: each node
+        remembers its choice for its last few request shapes until its state changes, and
+        within one decision, nodes in equal states are scored once. ``use_memo = False``
+        switches the index and both caches off (tests compare).
         """
-        cdef Py_ssize_t i, visits, slot, best_slot = -1, h
+        cdef Py_ssize_t i, visits, slot, best_slot = -1
         cdef NodeRec* nd
-        cdef NodeCache* cache
         cdef Choice here
         cdef CachedKey* known
-        cdef Choice* scored
-        cdef uint64_t sig, shape
-        cdef bint memo = self.use_memo
+        cdef NodeCache* cache
         cdef int way
+        cdef uint64_t shape
+        cdef bint memo = self.use_memo
+        cdef ShapeIndex* ix
         cdef int64_t balance = self._balance_weight() if policy == P_FRAG else 0
         cdef int64_t key[3]
         cdef int64_t best_key[3]
@@ -968,6 +1311,14 @@ cdef class ClusterState:
             visits = self._len
         if memo:
             self._memo_ready()
+        if memo and class_id >= 0 and domain < 0 and mask == NULL:
+            ix = self._index_for(class_id, policy, cpu, mem, count, milli, shape)
+            if ix != NULL:
+                best_slot = self._best_node_indexed(ix, cpu, mem, count, milli, policy,
+                                                    balance, best)
+                if best_slot != -2:
+                    return best_slot
+                best_slot = -1
         with nogil:
             for i in range(visits):
                 slot = slots[i] if slots != NULL else i
@@ -990,29 +1341,7 @@ cdef class ClusterState:
                             known = &cache.entry[way]
                             break
                     if known == NULL:
-                        sig = nd.signature
-                        h = <Py_ssize_t>(sig & <uint64_t>(self._memo_cap - 1))
-                        while True:
-                            if self._memo_gen[h] != self._gen:
-                                score_node(nd, cpu, mem, count, milli, policy, &self._mixc,
-                                           &self._memo_choice[h])
-                                self._memo_gen[h] = self._gen
-                                self._memo_sig[h] = sig
-                                break
-                            if self._memo_sig[h] == sig:
-                                break
-                            h = (h + 1) & (self._memo_cap - 1)
-                        scored = &self._memo_choice[h]
-                        way = cache.next
-                        cache.next = (way + 1) % CACHE_WAYS
-                        cache.shape[way] = shape
-                        cache.version[way] = nd.version
-                        known = &cache.entry[way]
-                        known.key[0] = scored.key[0]
-                        known.key[1] = scored.key[1]
-                        known.key[2] = scored.key[2]
-                        known.imbalance = scored.imbalance
-                        known.fits = scored.fits
+                        known = self._known(slot, shape, cpu, mem, count, milli, policy)
                     if not known.fits:
                         continue
                     effective_key(known.key, known.imbalance, balance, key)
@@ -1033,6 +1362,175 @@ cdef class ClusterState:
             score_node(&self._n[best_slot], cpu, mem, count, milli, policy, &self._mixc, best)
             effective_key(best.key, best.imbalance, balance, best.key)
         return best_slot
+
+    cdef CachedKey* _known(self, Py_ssize_t slot, uint64_t shape, int64_t cpu, int64_t mem,
+                           int count, int milli, int policy) noexcept nogil:
+        """The node's best choice for this shape: from its own cache if its state has not
+        changed, else from this decision's memo of equal states, else scored (call
+        ``_memo_ready`` once per decision first)."""
+        cdef NodeRec* nd = &self._n[slot]
+        cdef NodeCache* cache = &self._cache[slot]
+        cdef CachedKey* known
+        cdef Choice* scored
+        cdef uint64_t sig
+        cdef Py_ssize_t h
+        cdef int way
+        for way in range(CACHE_WAYS):
+            if cache.shape[way] == shape and cache.version[way] == nd.version:
+                return &cache.entry[way]
+        sig = nd.signature
+        h = <Py_ssize_t>(sig & <uint64_t>(self._memo_cap - 1))
+        while True:
+            if self._memo_gen[h] != self._gen:
+                score_node(nd, cpu, mem, count, milli, policy, &self._mixc,
+                           &self._memo_choice[h])
+                self._memo_gen[h] = self._gen
+                self._memo_sig[h] = sig
+                break
+            if self._memo_sig[h] == sig:
+                break
+            h = (h + 1) & (self._memo_cap - 1)
+        scored = &self._memo_choice[h]
+        way = cache.next
+        cache.next = (way + 1) % CACHE_WAYS
+        cache.shape[way] = shape
+        cache.version[way] = nd.version
+        known = &cache.entry[way]
+        known.key[0] = scored.key[0]
+        known.key[1] = scored.key[1]
+        known.key[2] = scored.key[2]
+        known.imbalance = scored.imbalance
+        known.fits = scored.fits
+        return known
+
+    cdef Py_ssize_t _best_node_indexed(self, ShapeIndex* ix, int64_t cpu, int64_t mem,
+                                       int count, int milli, int policy, int64_t balance,
+                                       Choice* best):
+        """``_best_node`` through the per-shape index (no domain, no selector, one class)."""
+        cdef Py_ssize_t best_slot
+        cdef int64_t best_key[3]
+        best_key[0] = best_key[1] = best_key[2] = 0
+        with nogil:
+            self._index_refresh(ix)
+            best_slot = index_query(ix, balance, best_key)
+        if best_slot >= 0:
+            score_node(&self._n[best_slot], cpu, mem, count, milli, policy, &self._mixc, best)
+            effective_key(best.key, best.imbalance, balance, best.key)
+        return best_slot    # -2: too many key[0] values to visit, scan instead
+
+    cdef ShapeIndex* _index_for(self, int class_id, int policy, int64_t cpu, int64_t mem,
+                                int count, int milli, uint64_t shape) except? NULL:
+        """The live index for this request shape, or NULL while the shape is rare (building
+        an index costs some 15-20 scans, so rare shapes are scanned); built (all the class's
+        nodes dirty) once it was asked for ``index_after`` times in the current mix epoch, the
+        least recently used index making room."""
+        cdef int w, victim = 0
+        cdef ShapeIndex* ix
+        cdef Py_ssize_t i, cap = self._cap
+        cdef Py_ssize_t seen = <Py_ssize_t>(shape & (SEEN_SLOTS - 1))
+        self._ix_clock += 1
+        for w in range(MAX_INDEXES):
+            ix = &self._ix[w]
+            if (ix.used and ix.shape == shape and ix.class_id == class_id and ix.policy == policy
+                    and ix.count == count and ix.milli == milli and ix.cpu == cpu
+                    and ix.mem == mem):
+                ix.last_used = self._ix_clock
+                return ix
+            if ix.last_used < self._ix[victim].last_used:
+                victim = w
+        if self._seen[seen] != shape:
+            self._seen[seen] = shape
+            self._seen_count[seen] = 0
+        self._seen_count[seen] += 1
+        if <int64_t>self._seen_count[seen] < self.index_after:
+            return NULL
+        self._seen_count[seen] = 0
+        ix = &self._ix[victim]
+        index_free(ix)
+        ix.left = <int32_t*>malloc((cap + 1) * sizeof(int32_t))
+        ix.right = <int32_t*>malloc((cap + 1) * sizeof(int32_t))
+        ix.agg = <int32_t*>malloc((cap + 1) * sizeof(int32_t))
+        ix.a = <int64_t*>malloc((cap + 1) * sizeof(int64_t))
+        ix.m = <int64_t*>malloc((cap + 1) * sizeof(int64_t))
+        ix.k1 = <int64_t*>malloc((cap + 1) * sizeof(int64_t))
+        ix.k2 = <int64_t*>malloc((cap + 1) * sizeof(int64_t))
+        ix.sig = <uint64_t*>malloc((cap + 1) * sizeof(uint64_t))
+        ix.present = <unsigned char*>malloc(cap + 1)
+        ix.dirty = <unsigned char*>malloc(cap + 1)
+        ix.dirty_list = <int32_t*>malloc((cap + 1) * sizeof(int32_t))
+        if (ix.left == NULL or ix.right == NULL or ix.agg == NULL or ix.a == NULL
+                or ix.m == NULL or ix.k1 == NULL or ix.k2 == NULL or ix.sig == NULL
+                or ix.present == NULL or ix.dirty == NULL or ix.dirty_list == NULL):
+            index_free(ix)
+            raise MemoryError()
+        memset(ix.present, 0, cap + 1)
+        memset(ix.dirty, 0, cap + 1)
+        ix.root = -1
+        ix.ndirty = 0
+        ix.cap = cap
+        ix.class_id = class_id
+        ix.policy = policy
+        ix.count = count
+        ix.milli = milli
+        ix.cpu = cpu
+        ix.mem = mem
+        ix.shape = shape
+        ix.used = 1
+        ix.last_used = self._ix_clock
+        for i in range(self._class_count[class_id]):
+            index_touch(ix, self._class_slots[class_id][i])
+        return ix
+
+    cdef void _index_refresh(self, ShapeIndex* ix) noexcept nogil:
+        """Re-score the index's dirty nodes whose state signature moved."""
+        cdef Py_ssize_t k, slot
+        cdef NodeRec* nd
+        cdef CachedKey* known = NULL
+        cdef bint eligible
+        cdef bint bulk = ix.root < 0
+        cdef Py_ssize_t nbulk = 0
+        for k in range(ix.ndirty):
+            slot = ix.dirty_list[k]
+            ix.dirty[slot] = 0
+            nd = &self._n[slot]
+            eligible = (slot < self._len and nd.alive and nd.sched and nd.dclass == ix.class_id
+                        and nd.pods_free >= 1 and nd.cpu_free >= ix.cpu
+                        and nd.mem_free >= ix.mem)
+            if eligible:
+                if ix.present[slot] and ix.sig[slot] == nd.signature:
+                    continue
+                known = self._known(slot, ix.shape, ix.cpu, ix.mem, ix.count, ix.milli,
+                                    ix.policy)
+                eligible = known.fits
+            if ix.present[slot]:
+                treap_erase(ix, <int32_t>slot)
+                ix.present[slot] = 0
+            if eligible:
+                ix.a[slot] = known.key[0]
+                ix.m[slot] = known.imbalance
+                ix.k1[slot] = known.key[1]
+                ix.k2[slot] = known.key[2]
+                ix.sig[slot] = nd.signature
+                ix.present[slot] = 1
+                if bulk:
+                    ix.dirty_list[nbulk] = <int32_t>slot   # nbulk <= k: already read
+                    nbulk += 1
+                else:
+                    treap_insert(ix, <int32_t>slot)
+        if bulk and not treap_bulk(ix, ix.dirty_list, nbulk):
+            for k in range(nbulk):
+                treap_insert(ix, ix.dirty_list[k])
+        ix.ndirty = 0
+
+    cdef inline void _touch(self, Py_ssize_t slot) noexcept nogil:
+        cdef int w
+        for w in range(MAX_INDEXES):
+            index_touch(&self._ix[w], slot)
+
+    cdef _drop_indexes(self):
+        cdef int w
+        for w in range(MAX_INDEXES):
+            index_free(&self._ix[w])
 
     cdef _memo_ready(self):
         """Start a new decision: bump the generation; size the table to >= 2x the nodes."""

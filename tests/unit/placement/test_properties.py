@@ -144,11 +144,12 @@ def check_legal(result: Placement, gang: Gang, nodes: list[NodeSpec]) -> None:
             ]
 
 
-def run(module: Any, scenario: Any, memo: bool = True) -> list[Any]:
+def run(module: Any, scenario: Any, memo: bool = True, index_after: int = 32) -> list[Any]:
     nodes, steps, policy, with_mix = scenario
     state = build(module, nodes, policy, with_mix)
     if module is _core:
         state.use_memo = memo
+        state.index_after = index_after
     initial = snapshot(state)
     outcomes: list[Any] = []
     placed: dict[int, str] = {}
@@ -188,6 +189,14 @@ def test_compiled_and_reference_make_the_same_decisions(scenario: Any) -> None:
 @given(scenarios())
 def test_memo_of_equal_node_states_changes_no_decision(scenario: Any) -> None:
     assert run(_core, scenario, memo=True) == run(_core, scenario, memo=False)
+
+
+@SETTINGS
+@given(scenarios())
+def test_per_shape_index_changes_no_decision(scenario: Any) -> None:
+    without = run(_core, scenario, memo=False)
+    assert run(_core, scenario, memo=True, index_after=1) == without
+    assert run(_core, scenario, memo=True, index_after=2) == without
 
 
 @SETTINGS
