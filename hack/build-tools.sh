@@ -25,7 +25,7 @@ build_kubernetes() {
   if [ -x "$out/bin/kube-apiserver" ] && [ -x "$out/bin/kubectl" ] && [ -x "$out/bin/kube-controller-manager" ] && [ -x "$out/bin/kube-scheduler" ]; then
     log "kubernetes $K8S_VERSION: cached in $out"; return; fi
   local t0; t0=$(now)
-  log "kubernetes $K8S_VERSION: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: ~15-25 min on 2 cores)"
+  log "kubernetes $K8S_VERSION: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: about 6 min on 2 cores)"
   local src="$out/src"; rm -rf "$src"; mkdir -p "$src" "$out/bin"
   local gomod; gomod=$(cd "$src" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
   local staging="${K8S_VERSION/v1./v0.}"
