@@ -22,13 +22,14 @@ from suanli.localcluster.cli import install_api, start_operator
 
 @contextlib.contextmanager
 def private_cluster(
-    tmp_path_factory: pytest.TempPathFactory, name: str, nodes: bool = True
+    tmp_path_factory: pytest.TempPathFactory, name: str, nodes: bool = True, api: bool = True
 ) -> Iterator[LocalCluster]:
     """A control plane of its own (CRDs and catalogue installed), stopped afterwards."""
     local = LocalCluster(tmp_path_factory.mktemp(name))
     try:
         local.up(nodes=nodes)
-        install_api(local)
+        if api:
+            install_api(local)
         yield local
     finally:
         local.down()

@@ -75,17 +75,25 @@ def deploy_files() -> dict[str, str]:
     files = {"deploy/operator/namespace.yaml": header + dump_yaml([namespace])}
     for stem, objects in operator_manifests().items():
         files[f"deploy/operator/{stem}.yaml"] = header + dump_yaml(with_defaults(objects))
+    # Two kustomizations: AcceleratorClasses can only be applied once their CRD is established,
+    # which a single `kubectl apply` of both does not wait for ("ensure CRDs are installed first").
     resources = sorted(
         path.removeprefix("deploy/")
-        for path in [*files, *crd_files(), *catalogue_files()]
+        for path in [*files, *crd_files()]
         if path.startswith("deploy/")
     )
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": resources,
-    }
-    files["deploy/kustomization.yaml"] = header + dump_yaml([kustomization])
+    catalogue = sorted(
+        path.removeprefix("deploy/catalogue/")
+        for path in catalogue_files()
+        if path.startswith("deploy/catalogue/")
+    )
+    for target, listed in (("deploy", resources), ("deploy/catalogue", catalogue)):
+        kustomization = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": listed,
+        }
+        files[f"{target}/kustomization.yaml"] = header + dump_yaml([kustomization])
     return files
 
 
@@ -146,7 +154,8 @@ def chart_readme() -> str:
         "```\n\n"
         "The CRDs in `crds/` are installed by Helm on first install only (Helm never upgrades "
         "CRDs); upgrade them with `kubectl apply --server-side -f charts/suanli/crds/`.\n"
-        "The same objects, with these defaults, are in `deploy/` for `kubectl apply -k deploy`; "
+        "The same objects, with these defaults, are in `deploy/` for `kubectl apply -k deploy` "
+        "and `-k deploy/catalogue`; "
         "a unit test renders this chart and compares it with `deploy/` object by object.\n\n"
         "| value | default | meaning |\n| --- | --- | --- |\n"
         + "\n".join(rows)

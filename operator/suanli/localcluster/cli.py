@@ -102,8 +102,7 @@ def install_api(cluster: LocalCluster) -> None:
         "wait", "--for=condition=Established", "--timeout=60s", *[f"-f={p}" for p in crds]
     )
     catalogue = REPO_ROOT / "deploy" / "catalogue"
-    if catalogue.exists():
-        cluster.apply_paths(catalogue)
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(catalogue))
 
 
 def show(cluster: LocalCluster) -> None:
