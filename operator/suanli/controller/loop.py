@@ -372,30 +372,36 @@ class Controller:
         for key, body in snapshot.of(Kind.TRAINING_JOB).items():
             if body.get("metadata", {}).get("deletionTimestamp"):
                 continue
-            problem = self._validate(body, classes)
+            job, problem = self._validate(body, classes)
             if problem is not None:
                 invalid[key] = problem
                 continue
-            job = TrainingJob.model_validate(body)
+            if job is None:
+                continue
             views[key] = JobView(key, body, job, job_request(job, body), pods_by_job.get(key, []))
         return views, invalid
 
-    def _validate(self, body: Object, classes: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Status for a job that can never run as written; None when it can."""
+    def _validate(
+        self, body: Object, classes: Mapping[str, Any]
+    ) -> tuple[TrainingJob | None, dict[str, Any] | None]:
+        """The parsed job, and the status to write when it can never run as written."""
         status: Mapping[str, Any] = body.get("status") or {}
         generation = body.get("metadata", {}).get("generation")
-        if status.get("phase") in FINISHED_PHASES:
-            return None
         conditions = list(status.get("conditions") or [])
         now = now_rfc3339()
         reason = message = None
+        job: TrainingJob | None = None
         try:
             job = TrainingJob.model_validate(body)
         except ValidationError as exc:
+            if status.get("phase") in FINISHED_PHASES:
+                return None, None  # over and done: nothing left to say about its spec
             first = exc.errors()[0]
             field_name = ".".join(str(part) for part in first["loc"])
             reason, message = "InvalidSpec", f"spec is not valid: {field_name}: {first['msg']}"
         else:
+            if status.get("phase") in FINISHED_PHASES:
+                return job, None
             violations = template_violations(
                 job.spec.template.model_dump(by_alias=True, exclude_none=True)
             )
@@ -413,7 +419,7 @@ class Controller:
                     p.message for p in problems
                 )
         if reason is None or message is None:
-            return None
+            return job, None
         conditions = set_condition(
             conditions,
             type_=ConditionType.VALID,
@@ -423,7 +429,7 @@ class Controller:
             generation=generation,
             now=now,
         )
-        return {
+        return job, {
             "phase": Phase.QUEUED.value,
             "reason": reason,
             "message": message,
