@@ -7,9 +7,11 @@ API server; the metering counters never go down across an operator restart.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -191,3 +193,55 @@ def test_prometheus_sees_what_the_api_server_says(
         r["acceleratorClass"] == "nvidia-h100" and r["deviceSeconds"] > 0
         for r in status.get("metering") or []
     ), status
+
+
+def test_a_pod_billed_just_before_a_crash_is_not_billed_twice(
+    cluster: LocalCluster,
+    kubectl: Kubectl,
+    tenants: Tenants,
+    prometheus: Prometheus,
+    operator: dict[str, int],
+    metrics_port: int,
+) -> None:
+    """The crash window between folding a pod's time into the quota and deleting the pod: the
+    fold (metering + foldedPods) is written by hand, the operator restarts, the pod still runs."""
+    gpu = tenants.add("obs-crash", [{"acceleratorClass": "nvidia-h100", "nominal": 8}])
+    job = job_manifest("serve", gpu, [{"acceleratorClass": "nvidia-h100", "devicesPerReplica": 4}])
+    assert kubectl.apply(job)[0] == 0
+    wait_for_phase(kubectl, gpu, "serve", "Running")
+    metered = f'suanli_metered_device_seconds_total{{quota="{gpu}",class="nvidia-h100"}}'
+    wait_for("metering of the new tenant", lambda: prometheus.query(metered))
+    time.sleep(3)  # some running time to bill
+    [pod] = kubectl.get("pods", "-n", gpu, "-l", "suanli.io/job-name=serve")["items"]
+    devices = int(pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"])
+    cluster.stop_process("operator")
+    before = value(prometheus, metered)
+    quota = kubectl.get("computequota", gpu)
+    started = datetime.fromisoformat(pod["status"]["startTime"].replace("Z", "+00:00"))
+    elapsed = (datetime.now(UTC) - started).total_seconds() * devices
+    rows = {r["acceleratorClass"]: r for r in quota["status"].get("metering") or []}
+    row = rows.setdefault(
+        "nvidia-h100", {"acceleratorClass": "nvidia-h100", "deviceSeconds": 0, "pflopSeconds": 0}
+    )
+    row["deviceSeconds"] = round(float(row["deviceSeconds"]) + elapsed, 3)
+    status = {"metering": list(rows.values()), "foldedPods": [pod["metadata"]["uid"]]}
+    kubectl.run(
+        "patch",
+        "computequota",
+        gpu,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
+    start_operator(cluster, ARGS, metrics_port=metrics_port)
+    restarted = time.time()
+
+    def scraped_since_restart() -> bool:
+        result = prometheus.query(f"timestamp({metered})")
+        return bool(result) and float(result[0]["value"][1]) > restarted + 2
+
+    wait_for("scrapes of the restarted operator", scraped_since_restart, timeout=60)
+    after = value(prometheus, metered)
+    # Billed once: the folded time replaces the pod's running time, it is not added to it.
+    assert before <= after < before + 0.5 * elapsed, (before, elapsed, after)

@@ -226,6 +226,16 @@ class ComputeQuotaStatus(ApiModel):
             "x-kubernetes-list-map-keys": ["acceleratorClass"],
         },
     )
+    folded_pods: list[str] | None = Field(
+        default=None,
+        max_length=10000,
+        description=(
+            "UIDs of pods whose accelerator time is already in metering but which may still "
+            "exist (they are being deleted). Kept until the pods are gone, so that no pod is "
+            "ever billed twice, even if the operator restarts between the two steps."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
     conditions: list[Condition] | None = Field(
         default=None,
         description="Active, Conflict and similar conditions.",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from kubernetes import client, config
@@ -177,18 +177,22 @@ class Kube:
         except ApiException as exc:
             log.debug("event %s on %s not posted: %s", reason, metadata["name"], exc.reason)
 
-    def add_metering(self, quota: str, usage: Mapping[str, tuple[float, float]]) -> None:
-        """Add device- and PFLOP-seconds to a ComputeQuota's ``status.metering``: read, add,
-        write with the read resourceVersion; retried on conflicts, never blindly overwritten."""
+    def add_metering(
+        self, quota: str, usage: Mapping[str, tuple[float, float]], pod_uids: Sequence[str]
+    ) -> None:
+        """Add device- and PFLOP-seconds to a ComputeQuota's ``status.metering`` and record the
+        pods they came from in ``status.foldedPods``, in one write (read, add, write with the
+        read resourceVersion; retried on conflicts). A pod already recorded is not added again."""
         for _ in range(50):
             body = cast(
                 dict[str, Any],
                 self.custom.get_cluster_custom_object(GROUP, VERSION, "computequotas", quota),
             )
-            rows = {
-                r["acceleratorClass"]: dict(r)
-                for r in (body.get("status") or {}).get("metering") or []
-            }
+            status = body.get("status") or {}
+            folded = list(status.get("foldedPods") or [])
+            if set(pod_uids) <= set(folded):
+                return  # an earlier attempt got through
+            rows = {r["acceleratorClass"]: dict(r) for r in status.get("metering") or []}
             for cls, (device_seconds, pflop_seconds) in usage.items():
                 row = rows.setdefault(
                     cls, {"acceleratorClass": cls, "deviceSeconds": 0.0, "pflopSeconds": 0.0}
@@ -200,7 +204,10 @@ class Kube:
                 quota,
                 None,
                 body["metadata"]["resourceVersion"],
-                {"metering": [rows[c] for c in sorted(rows)]},
+                {
+                    "metering": [rows[c] for c in sorted(rows)],
+                    "foldedPods": sorted(set(folded) | set(pod_uids)),
+                },
             ):
                 return
         raise RuntimeError(f"could not add metering to ComputeQuota {quota}: too many conflicts")

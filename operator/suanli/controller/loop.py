@@ -236,6 +236,15 @@ class Controller:
         self.inventory.sync_foreign_pods(snapshot.of(Kind.POD))
         quotas = self._quotas(snapshot)
         self.quota_of_namespace = {ns: q.name for q in quotas for ns in q.namespaces}
+        # Pods already billed are recorded in the quotas' status: that record, not this
+        # process's memory, is what survives a restart between billing and deletion.
+        live = {str(p["metadata"].get("uid")) for p in snapshot.of(Kind.POD).values()}
+        recorded = {
+            uid
+            for body in snapshot.of(Kind.COMPUTE_QUOTA).values()
+            for uid in (body.get("status") or {}).get("foldedPods") or []
+        }
+        self.folded_pods = (self.folded_pods | recorded) & live
         if self.metrics is not None:
             self.metrics.initialise(
                 ((q.name, cls) for q in quotas for cls in q.devices), catalogue.keys()
@@ -888,7 +897,7 @@ class Controller:
             usage, uids = self._usage(pods)
             if not usage:
                 return
-            await asyncio.to_thread(self.kube.add_metering, quota, usage)
+            await asyncio.to_thread(self.kube.add_metering, quota, usage, uids)
             self.folded_pods.update(uids)
 
     async def _retire_pods(self, view: JobView) -> None:
@@ -988,6 +997,7 @@ class Controller:
         for decision in result.waiting:
             if decision.quota:
                 pending_jobs[decision.quota] = pending_jobs.get(decision.quota, 0) + 1
+        live_uids = {str(p["metadata"].get("uid")) for p in snapshot.of(Kind.POD).values()}
         admitted_jobs: dict[str, int] = {}
         for spec in quotas:
             admitted_jobs[spec.name] = sum(
@@ -1019,13 +1029,18 @@ class Controller:
                     }
                 )
             tflops = result.book.compute_used_tflops(spec.name)
-            desired = {
+            recorded = (body.get("status") or {}).get("foldedPods") or []
+            desired: dict[str, Any] = {
                 "usage": usage,
                 "usedPFLOPS": round(float(tflops) / 1000, 6),
                 "admittedJobs": admitted_jobs.get(spec.name, 0),
                 "pendingJobs": pending_jobs.get(spec.name, 0),
                 "observedGeneration": body["metadata"].get("generation"),
             }
+            still_there = [uid for uid in recorded if uid in live_uids]
+            if len(still_there) != len(recorded):
+                # Those pods are gone: their time is only in metering now, nothing to exclude.
+                desired["foldedPods"] = still_there or None
             if status_differs(body.get("status") or {}, desired):
                 written = await self.kube.apatch_status(
                     "computequotas",
