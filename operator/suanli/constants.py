@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Final
 
-DOMAIN: Final = "suanli.io"
-
 # Topology labels on nodes: the placement core groups nodes by these.
 RACK_LABEL: Final = "topology.suanli.io/rack"
 SUPER_NODE_LABEL: Final = "topology.suanli.io/super-node"

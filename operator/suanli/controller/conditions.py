@@ -11,6 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 
+def epoch_seconds(stamp: str | None) -> float | None:
+    """An RFC 3339 time as the API server writes it ("2026-01-01T00:00:00Z"), in Unix seconds."""
+    if not stamp:
+        return None
+    return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+
+
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 from suanli.api import GROUP, VERSION
-from suanli.constants import KOPF_PREFIX
+from suanli.constants import JOB_NAME_LABEL, KOPF_PREFIX
 from suanli.controller.cache import Kind
 from suanli.controller.kube import Kube
 from suanli.controller.leader import LeaderElector
@@ -129,7 +129,7 @@ async def training_job_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> No
         pod
         for pod in controller.cache.snapshot().of(Kind.POD).values()
         if pod["metadata"].get("namespace") == namespace
-        and (pod["metadata"].get("labels") or {}).get("suanli.io/job-name") == body.metadata.name
+        and (pod["metadata"].get("labels") or {}).get(JOB_NAME_LABEL) == body.metadata.name
     ]
     try:
         await controller.fold(namespace, pods)

@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,7 +28,12 @@ from suanli.api.computequota import ComputeQuota
 from suanli.api.trainingjob import ConditionType, Phase, Reason, TrainingJob
 from suanli.constants import ACCELERATOR_CLASS_ANNOTATION, ATTEMPT_LABEL, JOB_NAME_LABEL
 from suanli.controller.cache import Cache, Kind, Object, Snapshot
-from suanli.controller.conditions import now_rfc3339, same_ignoring_time, set_condition
+from suanli.controller.conditions import (
+    epoch_seconds,
+    now_rfc3339,
+    same_ignoring_time,
+    set_condition,
+)
 from suanli.controller.convert import option_problems
 from suanli.controller.inventory import (
     CatalogueEntry,
@@ -170,9 +174,8 @@ class JobView:
 
 
 def _seconds_since(stamp: str | None, now: float) -> float:
-    if not stamp:
-        return 0.0
-    return now - datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    then = epoch_seconds(stamp)
+    return 0.0 if then is None else now - then
 
 
 def status_differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
@@ -196,6 +199,7 @@ class Controller:
         self.published = PublishedState()
         self.leading = True
         self.folded_pods: set[str] = set()
+        self._live_uids: set[str] = set()
         self.fold_locks: dict[str, asyncio.Lock] = {}
         self.quota_of_namespace: dict[str, str] = {}
         self.kube = kube
@@ -238,7 +242,9 @@ class Controller:
         self.quota_of_namespace = {ns: q.name for q in quotas for ns in q.namespaces}
         # Pods already billed are recorded in the quotas' status: that record, not this
         # process's memory, is what survives a restart between billing and deletion.
-        live = {str(p["metadata"].get("uid")) for p in snapshot.of(Kind.POD).values()}
+        live = self._live_uids = {
+            str(p["metadata"].get("uid")) for p in snapshot.of(Kind.POD).values()
+        }
         recorded = {
             uid
             for body in snapshot.of(Kind.COMPUTE_QUOTA).values()
@@ -997,7 +1003,7 @@ class Controller:
         for decision in result.waiting:
             if decision.quota:
                 pending_jobs[decision.quota] = pending_jobs.get(decision.quota, 0) + 1
-        live_uids = {str(p["metadata"].get("uid")) for p in snapshot.of(Kind.POD).values()}
+        live_uids = self._live_uids
         admitted_jobs: dict[str, int] = {}
         for spec in quotas:
             admitted_jobs[spec.name] = sum(

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from suanli.controller.cache import Object
+from suanli.controller.conditions import epoch_seconds
 from suanli.controller.inventory import CatalogueEntry, NodeRecord
 from suanli.metrics.source import (
     CapacityRow,
@@ -38,12 +38,6 @@ PHASE_FOR_METRICS = {
     "Failed": "Failed",
     "Suspended": "Suspended",
 }
-
-
-def timestamp(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 @dataclass(frozen=True)
@@ -145,13 +139,13 @@ def capacity_rows(
 def pod_allocation(pod: Object, devices: int, tflops: float) -> RunningAllocation | None:
     """Accelerator time one of our pods has used so far (None: it never started)."""
     status: Mapping[str, Any] = pod.get("status") or {}
-    started = timestamp(status.get("startTime"))
+    started = epoch_seconds(status.get("startTime"))
     if started is None:
         return None
     finished = None
     if status.get("phase") in ("Succeeded", "Failed"):
         ends = [
-            timestamp((c.get("state") or {}).get("terminated", {}).get("finishedAt"))
+            epoch_seconds((c.get("state") or {}).get("terminated", {}).get("finishedAt"))
             for c in status.get("containerStatuses") or []
         ]
         known = [e for e in ends if e is not None]

@@ -7,13 +7,14 @@ job's status, and read back from there after a restart into exactly the same Adm
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
 from suanli.api.acceleratorclass import AcceleratorClass
 from suanli.api.computequota import ComputeQuota
 from suanli.api.trainingjob import TrainingJob
+from suanli.controller.conditions import epoch_seconds
+from suanli.controller.convert import device_class
 from suanli.controller.inventory import CatalogueEntry
 from suanli.placement.model import Placement, ReplicaAssignment, TopologyLevel, TopologyMode
 from suanli.quantity import parse_quantity, to_milli
@@ -31,8 +32,6 @@ MIN_WEIGHT = Fraction(1, 1000)
 
 
 def catalogue_entry(accelerator_class: AcceleratorClass) -> CatalogueEntry:
-    from suanli.controller.convert import device_class
-
     spec = accelerator_class.spec
     return CatalogueEntry(
         device_class=device_class(accelerator_class),
@@ -83,10 +82,7 @@ def _per_replica_requests(job: TrainingJob) -> tuple[int, int]:
 
 
 def _created(body: Mapping[str, Any]) -> float:
-    stamp = body.get("metadata", {}).get("creationTimestamp")
-    if not stamp:
-        return 0.0
-    return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    return epoch_seconds(body.get("metadata", {}).get("creationTimestamp")) or 0.0
 
 
 def job_request(job: TrainingJob, body: Mapping[str, Any]) -> JobRequest:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from suanli.constants import FAKE_DURATION_ANNOTATION, FAKE_EXIT_CODE_ANNOTATION
 
-KWOK_CONFIGURATION = """\
+_STAGES = """\
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
@@ -125,99 +125,6 @@ spec:
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
-  name: suanli-pod-succeed
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.metadata.annotations["@DURATION@"]'
-      operator: 'Exists'
-    - key: '.metadata.annotations["@EXIT_CODE@"]'
-      operator: 'DoesNotExist'
-  delay:
-    durationMilliseconds: 1000
-    durationFrom:
-      expressionFrom: '.metadata.annotations["@DURATION@"]'
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "False"
-        type: Ready
-        reason: PodCompleted
-      containerStatuses:
-      {{ range .spec.containers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: false
-        restartCount: 0
-        started: false
-        state:
-          terminated:
-            exitCode: 0
-            finishedAt: {{ $now | Quote }}
-            reason: Completed
-      {{ end }}
-      phase: Succeeded
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: suanli-pod-fail
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.metadata.annotations["@DURATION@"]'
-      operator: 'Exists'
-    - key: '.metadata.annotations["@EXIT_CODE@"]'
-      operator: 'Exists'
-  delay:
-    durationMilliseconds: 1000
-    durationFrom:
-      expressionFrom: '.metadata.annotations["@DURATION@"]'
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      {{ $code := index .metadata.annotations "@EXIT_CODE@" }}
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "False"
-        type: Ready
-        reason: PodFailed
-      containerStatuses:
-      {{ range .spec.containers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: false
-        restartCount: 0
-        started: false
-        state:
-          terminated:
-            exitCode: {{ $code }}
-            finishedAt: {{ $now | Quote }}
-            reason: Error
-      {{ end }}
-      phase: Failed
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
   name: pod-delete
 spec:
   resourceRef:
@@ -229,6 +136,79 @@ spec:
       operator: 'Exists'
   next:
     delete: true
-""".replace("@DURATION@", FAKE_DURATION_ANNOTATION).replace(
-    "@EXIT_CODE@", FAKE_EXIT_CODE_ANNOTATION
+"""
+
+# A pod with a fake duration ends that long after it started running: Succeeded, or Failed
+# with the exit code from its annotation. Both stages differ only in these fields.
+_FINISH_STAGE = """\
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: suanli-pod-@OUTCOME@
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values: ['Running']
+    - key: '.metadata.annotations["@DURATION@"]'
+      operator: 'Exists'
+    - key: '.metadata.annotations["@EXIT_CODE@"]'
+      operator: '@EXIT_CODE_GIVEN@'
+  delay:
+    durationMilliseconds: 1000
+    durationFrom:
+      expressionFrom: '.metadata.annotations["@DURATION@"]'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+@CODE_LINE@      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        type: Ready
+        reason: @READY_REASON@
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: false
+        restartCount: 0
+        started: false
+        state:
+          terminated:
+            exitCode: @CODE@
+            finishedAt: {{ $now | Quote }}
+            reason: @TERMINATED_REASON@
+      {{ end }}
+      phase: @PHASE@
+"""
+
+
+def _finish_stage(succeed: bool) -> str:
+    fields = (
+        {"OUTCOME": "succeed", "EXIT_CODE_GIVEN": "DoesNotExist", "CODE_LINE": "",
+         "READY_REASON": "PodCompleted", "CODE": "0", "TERMINATED_REASON": "Completed",
+         "PHASE": "Succeeded"}
+        if succeed
+        else {"OUTCOME": "fail", "EXIT_CODE_GIVEN": "Exists",
+              "CODE_LINE": '      {{ $code := index .metadata.annotations "@EXIT_CODE@" }}\n',
+              "READY_REASON": "PodFailed", "CODE": "{{ $code }}", "TERMINATED_REASON": "Error",
+              "PHASE": "Failed"}
+    )  # fmt: skip
+    text = _FINISH_STAGE
+    for key, value in fields.items():
+        text = text.replace(f"@{key}@", value)
+    return text
+
+
+KWOK_CONFIGURATION = (
+    (_STAGES + _finish_stage(succeed=True) + _finish_stage(succeed=False))
+    .replace("@DURATION@", FAKE_DURATION_ANNOTATION)
+    .replace("@EXIT_CODE@", FAKE_EXIT_CODE_ANNOTATION)
 )
