@@ -114,6 +114,11 @@ cdef struct MixC:
     int32_t* start
     int32_t* end
     int32_t classes
+    int64_t* waste     # CWHOLE + 1 values per waste curve (see suanli.placement.mix)
+    int64_t* level     # the CPU level of each curve
+    int32_t* curve_start
+    int32_t* curve_end
+    int64_t dead       # weight of one free milli on a node no shape fits
 
 
 
@@ -231,17 +236,33 @@ cdef int64_t expected_fragmentation(const MixC* mix, int dclass, int64_t cpu, in
                                     int64_t pods, const int32_t* f, int n,
                                     int group) noexcept nogil:
     cdef int64_t total = 0, frag, usable = 0, last_count = -1, last_milli = -1
-    cdef int i, r
+    cdef int i, r, curve
+    cdef bint shares
     cdef const int64_t* row
     for i in range(n):
         total += f[i]
     if total == 0 or dclass < 0 or dclass >= mix.classes:
         return 0
     frag = mix.const_w[dclass] * total
+    shares = mix.curve_end[dclass] > mix.curve_start[dclass]
+    if shares:
+        curve = -1
+        if pods >= 1:
+            for r in range(mix.curve_start[dclass], mix.curve_end[dclass]):
+                if mix.level[r] > cpu:
+                    break
+                curve = r
+        if curve < 0:
+            frag += mix.dead * total
+        else:
+            for i in range(n):
+                frag += mix.waste[curve * (CWHOLE + 1) + f[i]]
     for r in range(mix.start[dclass], mix.end[dclass]):
         row = mix.rows + 5 * r
         if pods < 1 or cpu < row[0] or mem < row[1]:
             frag += row[4] * total
+        elif shares and row[3] < CWHOLE:
+            continue    # the waste curve accounts for shares
         else:
             if row[2] != last_count or row[3] != last_milli:
                 usable = usable_milli(f, n, group, <int>row[2], <int>row[3])
@@ -872,19 +893,30 @@ cdef class ClusterState:
         free(self._mixc.rows)
         free(self._mixc.start)
         free(self._mixc.end)
+        free(self._mixc.waste)
+        free(self._mixc.level)
+        free(self._mixc.curve_start)
+        free(self._mixc.curve_end)
         memset(&self._mixc, 0, sizeof(MixC))
 
     cdef _load_mix(self, table):
         cdef Py_ssize_t k, r = 0, count = len(table.const_weight)
         cdef Py_ssize_t rows = sum(len(s) for s in table.shapes)
+        cdef Py_ssize_t curves = sum(len(c) for c in table.waste), c = 0, f
         self._free_mix()
         self._mixc.const_w = <int64_t*>malloc((count + 1) * sizeof(int64_t))
         self._mixc.rows = <int64_t*>malloc((5 * rows + 1) * sizeof(int64_t))
         self._mixc.start = <int32_t*>malloc((count + 1) * sizeof(int32_t))
         self._mixc.end = <int32_t*>malloc((count + 1) * sizeof(int32_t))
+        self._mixc.waste = <int64_t*>malloc((curves * (CWHOLE + 1) + 1) * sizeof(int64_t))
+        self._mixc.level = <int64_t*>malloc((curves + 1) * sizeof(int64_t))
+        self._mixc.curve_start = <int32_t*>malloc((count + 1) * sizeof(int32_t))
+        self._mixc.curve_end = <int32_t*>malloc((count + 1) * sizeof(int32_t))
         if (self._mixc.const_w == NULL or self._mixc.rows == NULL or self._mixc.start == NULL
-                or self._mixc.end == NULL):
+                or self._mixc.end == NULL or self._mixc.waste == NULL or self._mixc.level == NULL
+                or self._mixc.curve_start == NULL or self._mixc.curve_end == NULL):
             raise MemoryError()
+        self._mixc.dead = table.dead_weight
         self._mixc.classes = <int32_t>count
         for k in range(count):
             self._mixc.const_w[k] = table.const_weight[k]
@@ -894,6 +926,13 @@ cdef class ClusterState:
                     self._mixc.rows[5 * r + i] = row[i]
                 r += 1
             self._mixc.end[k] = <int32_t>r
+            self._mixc.curve_start[k] = <int32_t>c
+            for level, waste in table.waste[k]:
+                self._mixc.level[c] = level
+                for f in range(CWHOLE + 1):
+                    self._mixc.waste[c * (CWHOLE + 1) + f] = waste[f]
+                c += 1
+            self._mixc.curve_end[k] = <int32_t>c
         self._mix = table
         self._epoch += 1
         self._drop_indexes()

@@ -4,6 +4,24 @@ Why: FGD (ATC '23) scores a placement by how much it raises the *expected* fragm
 node, where "expected" is over the request shapes that will arrive next. The simulator knows the
 mix up front (the pod list); the operator does not, so by default it learns it from the recent
 gangs it placed. Weights are integer counts so compiled and reference scores stay identical.
+
+Shares (fractions of one device) get a longer view than FGD's next-request one: FGD counts a
+device's free milli as lost when the *next* request could not use it, so it happily leaves
+210 milli beside a 470 + 320 pair rather than open a fresh device, although 530 free would
+almost surely have been filled by the next 470 and 210 almost never is. A *waste curve*
+``waste[f]`` instead estimates how much of ``f`` free milli will *never* be allocated: the
+device is offered future requests drawn from the mix (a geometric horizon of
+``WASTE_HORIZON`` requests on average), takes each one that fits, and whatever is free when
+the horizon ends is waste. One pass over ``f`` = 0..1000 computes it, since taking a request
+only lowers ``f``:
+
+    waste[f] = (d·f + (1-d)·Σ_{s<=f} p_s·waste[f-s]) / (1 - (1-d)·(1 - Σ_{s<=f} p_s)),
+    d = 1 / WASTE_HORIZON, p_s = weight of the shapes of size s / total weight.
+
+Which requests can use a device depends on the node's free CPU too, so each class gets one curve
+per free-CPU level (the shapes whose CPU fits that level); below the lowest level nothing fits
+and every free milli is waste. The curves are computed here, once, in floating point, and
+handed to both implementations as integers, so their scores stay identical.
 """
 
 from __future__ import annotations
@@ -11,11 +29,24 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from suanli.placement.model import WHOLE, DeviceClass, GangOption, WorkloadShape
+from suanli.placement.model import (
+    WASTE_CPU_LEVELS,
+    WASTE_HORIZON,
+    WASTE_WEIGHT,
+    WHOLE,
+    DeviceClass,
+    GangOption,
+    WorkloadShape,
+)
 
 ShapeRow = tuple[int, int, int, int, int]
 """(cpu_milli, memory_mib, devices, milli, weight) of one shape usable on a device class."""
+
+WasteCurve = tuple[int, tuple[int, ...]]
+"""(cpu_milli, waste): on a node with at least this much free CPU (and below the next level),
+``waste[f]`` is the weighted milli of a device with ``f`` free milli expected never to be used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,16 +56,21 @@ class MixTable:
     ``const_weight[k]`` sums the weights of shapes that can never use class ``k`` devices
     (CPU-only shapes, shapes naming other classes, shapes illegal on ``k``): for them every free
     milli of a class-``k`` node counts as fragment. ``shapes[k]`` lists the others.
+    ``waste[k]`` holds class ``k``'s waste curves by ascending CPU level; it is empty when no
+    shape of the mix takes a share of a class-``k`` device, and then FGD's measure is used
+    unchanged. ``dead_weight`` is what one free milli costs on a node no shape fits at all.
     """
 
     source: tuple[WorkloadShape, ...]
     const_weight: tuple[int, ...]
     shapes: tuple[tuple[ShapeRow, ...], ...]
     total_weight: int
+    waste: tuple[tuple[WasteCurve, ...], ...]
+    dead_weight: int
 
     @classmethod
     def empty(cls, classes: int) -> MixTable:
-        return cls((), (0,) * classes, ((),) * classes, 0)
+        return cls((), (0,) * classes, ((),) * classes, 0, ((),) * classes, 0)
 
     @classmethod
     def build(cls, source: Sequence[WorkloadShape], classes: Sequence[DeviceClass]) -> MixTable:
@@ -53,7 +89,8 @@ class MixTable:
             const.append(fixed)
             rows.append(tuple(_merge(usable)))
         total = sum(shape.weight for shape in source)
-        return cls(tuple(source), tuple(const), tuple(rows), total)
+        waste = tuple(waste_curves(class_rows, total) for class_rows in rows)
+        return cls(tuple(source), tuple(const), tuple(rows), total, waste, WASTE_WEIGHT * total)
 
     def resized(self, classes: Sequence[DeviceClass]) -> MixTable:
         return MixTable.build(self.source, classes)
@@ -77,6 +114,52 @@ def _merge(rows: list[ShapeRow]) -> list[ShapeRow]:
         merged[(cpu, mem, count, milli)] = merged.get((cpu, mem, count, milli), 0) + weight
     rows = [(*shape, weight) for shape, weight in merged.items()]
     return sorted(rows, key=lambda row: (row[2], row[3], row[0], row[1]))
+
+
+def waste_curves(rows: tuple[ShapeRow, ...], total: int) -> tuple[WasteCurve, ...]:
+    """One waste curve per free-CPU level for a device class whose usable shapes are ``rows``."""
+    if total <= 0 or not any(row[3] < WHOLE for row in rows):
+        return ()
+    curves: list[WasteCurve] = []
+    for level in cpu_levels(rows):
+        sizes: dict[int, int] = {}
+        for cpu, _mem, _count, milli, weight in rows:
+            if cpu <= level:
+                sizes[milli] = sizes.get(milli, 0) + weight
+        curves.append((level, waste_curve(tuple(sorted(sizes.items())), total)))
+    return tuple(curves)
+
+
+def cpu_levels(rows: tuple[ShapeRow, ...]) -> list[int]:
+    """The CPU requests of the share shapes, then evenly picked ones of the rest, up to
+    ``WASTE_CPU_LEVELS`` in all, ascending."""
+    shares = sorted({row[0] for row in rows if row[3] < WHOLE})[:WASTE_CPU_LEVELS]
+    others = sorted({row[0] for row in rows} - set(shares))
+    room = WASTE_CPU_LEVELS - len(shares)
+    if len(others) > room:
+        step = (len(others) - 1) / max(1, room - 1)
+        others = sorted({others[round(i * step)] for i in range(room)}) if room else []
+    return sorted(set(shares) | set(others))
+
+
+@lru_cache(maxsize=256)
+def waste_curve(sizes: tuple[tuple[int, int], ...], total: int) -> tuple[int, ...]:
+    """``waste[f]`` for f = 0..WHOLE (see the module docstring), scaled to integer weight-milli.
+
+    ``sizes`` are (milli a request takes from one device, summed weight), ascending; a request
+    for whole devices takes 1000 from each.
+    """
+    keep = 1.0 - 1.0 / WASTE_HORIZON
+    waste = [0.0] * (WHOLE + 1)
+    for free in range(1, WHOLE + 1):
+        fits = taken = 0.0
+        for size, weight in sizes:
+            if size > free:
+                break
+            fits += weight / total
+            taken += weight / total * waste[free - size]
+        waste[free] = ((1.0 - keep) * free + keep * taken) / (1.0 - keep * (1.0 - fits))
+    return tuple(round(WASTE_WEIGHT * total * value) for value in waste)
 
 
 class RecentMix:

@@ -19,6 +19,9 @@ The algorithm, in short:
   - ``fragmentation_aware``: (increase of the node's *expected fragmentation* + balance, then
     best_fit). Expected fragmentation (after FGD, ATC '23): for each shape of the workload mix,
     the free milli on the node that shape could not use, weighted by how often the shape occurs.
+    For shares, the per-shape term is replaced by a *waste curve* (``suanli.placement.mix``):
+    how much of a device's free milli is expected never to be allocated over many future
+    requests, not just the next one, read at the node's free-CPU level (+0.3 points).
     Balance (our addition): ``|free CPU share - free device share|`` the node is left with,
     weighted by the square of the cluster's device utilisation. FGD only notices CPU stranding
     once a node has too little CPU for a shape; keeping the two in proportion, more strongly as
@@ -165,9 +168,18 @@ def expected_fragmentation(
     if total == 0 or device_class < 0:
         return 0
     frag = mix.const_weight[device_class] * total
+    curves = mix.waste[device_class]
+    if curves:
+        fitting = [waste for level, waste in curves if pods >= 1 and level <= cpu]
+        if fitting:
+            frag += sum(fitting[-1][f] for f in free)
+        else:
+            frag += mix.dead_weight * total
     for s_cpu, s_mem, s_count, s_milli, weight in mix.shapes[device_class]:
         if pods < 1 or cpu < s_cpu or mem < s_mem:
             frag += weight * total
+        elif curves and s_milli < WHOLE:
+            continue  # the waste curve accounts for shares
         else:
             usable = usable_milli(free, group, s_count, s_milli)
             frag += weight * (total - usable if usable else total)

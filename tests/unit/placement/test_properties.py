@@ -105,6 +105,7 @@ def build(module: Any, nodes: list[NodeSpec], policy: Policy, with_mix: bool) ->
         state.set_workload_mix(
             [
                 WorkloadShape(4000, 1024, 1, 500, 3),
+                WorkloadShape(1000, 512, 1, 250, 2),
                 WorkloadShape(16000, 16384, 8, WHOLE, 1),
                 WorkloadShape(1000, 1024, 2, WHOLE, 2, ("ascend-910",)),
                 WorkloadShape(1000, 1024, 0, WHOLE, 1),
