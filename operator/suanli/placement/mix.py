@@ -58,7 +58,7 @@ class MixTable:
     milli of a class-``k`` node counts as fragment. ``shapes[k]`` lists the others.
     ``waste[k]`` holds class ``k``'s waste curves by ascending CPU level; it is empty when no
     shape of the mix takes a share of a class-``k`` device, and then FGD's measure is used
-    unchanged. ``dead_weight`` is what one free milli costs on a node no shape fits at all.
+    unchanged.
     """
 
     source: tuple[WorkloadShape, ...]
@@ -66,11 +66,15 @@ class MixTable:
     shapes: tuple[tuple[ShapeRow, ...], ...]
     total_weight: int
     waste: tuple[tuple[WasteCurve, ...], ...]
-    dead_weight: int
+
+    @property
+    def dead_weight(self) -> int:
+        """What one free milli costs on a node that no shape of the mix fits at all."""
+        return WASTE_WEIGHT * self.total_weight
 
     @classmethod
     def empty(cls, classes: int) -> MixTable:
-        return cls((), (0,) * classes, ((),) * classes, 0, ((),) * classes, 0)
+        return cls((), (0,) * classes, ((),) * classes, 0, ((),) * classes)
 
     @classmethod
     def build(cls, source: Sequence[WorkloadShape], classes: Sequence[DeviceClass]) -> MixTable:
@@ -90,7 +94,7 @@ class MixTable:
             rows.append(tuple(_merge(usable)))
         total = sum(shape.weight for shape in source)
         waste = tuple(waste_curves(class_rows, total) for class_rows in rows)
-        return cls(tuple(source), tuple(const), tuple(rows), total, waste, WASTE_WEIGHT * total)
+        return cls(tuple(source), tuple(const), tuple(rows), total, waste)
 
     def resized(self, classes: Sequence[DeviceClass]) -> MixTable:
         return MixTable.build(self.source, classes)
@@ -150,14 +154,15 @@ def waste_curve(sizes: tuple[tuple[int, int], ...], total: int) -> tuple[int, ..
     for whole devices takes 1000 from each.
     """
     keep = 1.0 - 1.0 / WASTE_HORIZON
+    chances = [(size, weight / total) for size, weight in sizes]
     waste = [0.0] * (WHOLE + 1)
     for free in range(1, WHOLE + 1):
         fits = taken = 0.0
-        for size, weight in sizes:
+        for size, chance in chances:
             if size > free:
                 break
-            fits += weight / total
-            taken += weight / total * waste[free - size]
+            fits += chance
+            taken += chance * waste[free - size]
         waste[free] = ((1.0 - keep) * free + keep * taken) / (1.0 - keep * (1.0 - fits))
     return tuple(round(WASTE_WEIGHT * total * value) for value in waste)
 
