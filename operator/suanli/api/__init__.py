@@ -6,6 +6,8 @@ with the same models (``TrainingJob.model_validate(obj)``) and writes with
 ``model_dump(by_alias=True, exclude_none=True)``.
 """
 
+from suanli.reasons import Reason
+
 from .acceleratorclass import (
     AcceleratorClass,
     AcceleratorClassSpec,
@@ -40,7 +42,6 @@ from .trainingjob import (
     ChosenOption,
     ConditionType,
     Phase,
-    Reason,
     ReplicaPlacement,
     TopologyPreference,
     TrainingJob,

@@ -48,29 +48,6 @@ class ConditionType(StrEnum):
     VALID = "Valid"
 
 
-class Reason(StrEnum):
-    """Machine-readable condition reasons a TrainingJob can carry."""
-
-    QUOTA_EXCEEDED = "QuotaExceeded"
-    ILLEGAL_SHAPE = "IllegalShape"
-    UNSCHEDULABLE = "Unschedulable"
-    PREEMPTED = "Preempted"
-    UNKNOWN_ACCELERATOR_CLASS = "UnknownAcceleratorClass"
-    NO_QUOTA = "NoQuota"
-    ADMITTED = "Admitted"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    SUSPENDED = "Suspended"
-    MAX_RUN_TIME_EXCEEDED = "MaxRunTimeExceeded"
-    RESTART_LIMIT_EXCEEDED = "RestartLimitExceeded"
-    FORBIDDEN_POD_FIELD = "ForbiddenPodField"
-    VALID = "Valid"
-    RESTARTING = "Restarting"
-    GANG_START_TIMEOUT = "GangStartTimeout"
-    APPLY_FAILED = "ApplyFailed"
-
-
 class AcceleratorOption(ApiModel):
     """One acceptable way to run the job: which class, how many devices per replica."""
 

@@ -25,7 +25,7 @@ from suanli.constants import (
     RACK_LABEL,
     SUPER_NODE_LABEL,
 )
-from suanli.placement._core import ClusterState
+from suanli.placement import ClusterState
 from suanli.placement.model import DeviceClass
 from suanli.quantity import to_int, to_mib, to_milli
 

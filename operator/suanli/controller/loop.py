@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from suanli.api.acceleratorclass import AcceleratorClass
 from suanli.api.computequota import ComputeQuota
-from suanli.api.trainingjob import ConditionType, Phase, Reason, TrainingJob
+from suanli.api.trainingjob import ConditionType, Phase, TrainingJob
 from suanli.constants import ACCELERATOR_CLASS_ANNOTATION, ATTEMPT_LABEL, JOB_NAME_LABEL
 from suanli.controller.cache import Cache, Kind, Object, Snapshot
 from suanli.controller.conditions import (
@@ -34,7 +34,6 @@ from suanli.controller.conditions import (
     same_ignoring_time,
     set_condition,
 )
-from suanli.controller.convert import option_problems
 from suanli.controller.inventory import (
     CatalogueEntry,
     Inventory,
@@ -56,6 +55,7 @@ from suanli.controller.observed import (
 from suanli.controller.translate import (
     catalogue_entry,
     job_request,
+    option_problems,
     placement_status,
     quota_spec,
     recorded_admission,
@@ -63,6 +63,7 @@ from suanli.controller.translate import (
 from suanli.metrics import Metrics
 from suanli.metrics.source import JobPhaseCount, MeteringRow, QueueRow, RunningAllocation
 from suanli.placement.model import ClassCapacity, Failure, Gang, Placement
+from suanli.reasons import Reason
 from suanli.scheduling.cycle import (
     Admit,
     CycleConfig,

@@ -1,5 +1,8 @@
 """API objects (validated by the pydantic models) → the pure scheduling and placement types.
 
+One module for every translation, so the operator, the webhook and the CLI build the core's
+inputs the same way (a class's DeviceClass, why an option can never run, a quota, a job).
+
 Also the reverse for what the operator records: an admission's placement is written into the
 job's status, and read back from there after a restart into exactly the same Admission.
 """
@@ -7,6 +10,7 @@ job's status, and read back from there after a restart into exactly the same Adm
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -14,10 +18,17 @@ from suanli.api.acceleratorclass import AcceleratorClass
 from suanli.api.computequota import ComputeQuota
 from suanli.api.trainingjob import TrainingJob
 from suanli.controller.conditions import epoch_seconds
-from suanli.controller.convert import device_class
 from suanli.controller.inventory import CatalogueEntry
-from suanli.placement.model import Placement, ReplicaAssignment, TopologyLevel, TopologyMode
+from suanli.placement.model import (
+    DeviceClass,
+    Placement,
+    ReplicaAssignment,
+    TopologyLevel,
+    TopologyMode,
+    check_shape,
+)
 from suanli.quantity import parse_quantity, to_milli
+from suanli.reasons import Reason
 from suanli.scheduling.model import (
     Admission,
     JobOption,
@@ -29,6 +40,50 @@ from suanli.scheduling.model import (
 )
 
 MIN_WEIGHT = Fraction(1, 1000)
+
+
+def device_class(accelerator_class: AcceleratorClass) -> DeviceClass:
+    spec = accelerator_class.spec
+    return DeviceClass(
+        name=accelerator_class.metadata.name or "",
+        devices_per_node=spec.devices_per_node,
+        group_size=spec.topology.group_size,
+        allowed_counts=tuple(sorted(spec.topology.allowed_device_counts)),
+        multi_replica_count=spec.topology.multi_replica_device_count,
+        fractional=spec.sharing.fractional if spec.sharing else False,
+        tflops=spec.compute_tflops,
+    )
+
+
+@dataclass(frozen=True)
+class OptionProblem:
+    index: int
+    reason: Reason
+    message: str
+
+
+def option_problems(job: TrainingJob, classes: Mapping[str, DeviceClass]) -> list[OptionProblem]:
+    """Why each accelerator option of the job can never run, given the catalogue."""
+    problems = []
+    for index, option in enumerate(job.spec.accelerators):
+        replicas = option.replicas or job.spec.replicas
+        label = f"option {index + 1} ({option.accelerator_class})"
+        cls = classes.get(option.accelerator_class)
+        if cls is None:
+            known = ", ".join(sorted(classes)) or "none"
+            problems.append(
+                OptionProblem(
+                    index,
+                    Reason.UNKNOWN_ACCELERATOR_CLASS,
+                    f"{label}: no AcceleratorClass named {option.accelerator_class!r} "
+                    f"(known: {known})",
+                )
+            )
+            continue
+        message = check_shape(cls, option.devices_per_replica, replicas)
+        if message is not None:
+            problems.append(OptionProblem(index, Reason.ILLEGAL_SHAPE, f"{label}: {message}"))
+    return problems
 
 
 def catalogue_entry(accelerator_class: AcceleratorClass) -> CatalogueEntry:

@@ -21,6 +21,12 @@ from prometheus_client.exposition import generate_latest
 
 from suanli.metrics.collector import ClusterStateCollector
 from suanli.metrics.source import ClusterStateSource
+from suanli.reasons import (
+    ADMISSION_REASONS,
+    API_ERROR_REASONS,
+    EVICTION_REASONS,
+    REJECTION_REASONS,
+)
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -32,12 +38,8 @@ QUEUE_WAIT_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 """Queue wait: seconds (idle centre) to three days (a big job behind a full quota)."""
 
-ADMISSION_REASONS = ("WithinNominal", "Borrowed")
-REJECTION_REASONS = ("QuotaExceeded", "Unschedulable", "IllegalShape", "NoQuota")
-EVICTION_REASONS = ("Preempted", "PodFailed", "NodeLost", "PodLost")
 API_RESOURCES = ("trainingjobs", "computequotas", "acceleratorclasses", "pods", "services",
                  "configmaps", "events", "leases")  # fmt: skip
-API_ERROR_REASONS = ("Conflict", "NotFound", "Forbidden", "Invalid", "ServerError", "Other")
 
 _REASON = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
 _LABEL_VALUE_MAX = 253  # a Kubernetes object name; quota and class names are object names

@@ -5,6 +5,7 @@ simulator from traces. ``suanli.placement._core`` is the compiled implementation
 production; ``suanli.placement.reference`` is the pure-Python oracle with the same API.
 """
 
+from suanli.placement._core import ClusterState
 from suanli.placement.model import (
     WHOLE,
     ClassCapacity,
@@ -26,6 +27,7 @@ from suanli.placement.model import (
 __all__ = [
     "WHOLE",
     "ClassCapacity",
+    "ClusterState",
     "DeviceClass",
     "Failure",
     "FailureReason",

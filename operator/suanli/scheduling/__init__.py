@@ -6,6 +6,7 @@ into :mod:`suanli.scheduling.model` dataclasses, calls :func:`run_cycle`, and ap
 decisions. This package must never import kopf, kubernetes or prometheus_client.
 """
 
+from suanli.reasons import Reason
 from suanli.scheduling.cycle import (
     Admit,
     CycleConfig,
@@ -13,7 +14,6 @@ from suanli.scheduling.cycle import (
     Decision,
     Preempt,
     Wait,
-    WaitReason,
     build_book,
     rollback_admission,
     run_cycle,
@@ -47,12 +47,12 @@ __all__ = [
     "QuotaFit",
     "QuotaSpec",
     "QuotaStatus",
+    "Reason",
     "ReclaimPolicy",
     "ResourceQuota",
     "SchedulingInputError",
     "Victim",
     "Wait",
-    "WaitReason",
     "WithinQuotaPolicy",
     "bind_admission",
     "build_book",

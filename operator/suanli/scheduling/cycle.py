@@ -30,9 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
 from suanli.placement.model import DeviceClass, Failure, FailureReason, Placement, check_shape
+from suanli.reasons import Reason
 from suanli.scheduling.gangs import PlacementState, gang_for
 from suanli.scheduling.model import (
     Admission,
@@ -44,16 +44,6 @@ from suanli.scheduling.model import (
 from suanli.scheduling.preemption import PreemptionPlan, Victim, find_victims
 from suanli.scheduling.queue import SchedulingQueue
 from suanli.scheduling.quota import QuotaBook, QuotaStatus, device_resource
-
-
-class WaitReason(StrEnum):
-    NO_QUOTA = "NoQuota"
-    INVALID_REQUEST = "InvalidRequest"
-    ILLEGAL_SHAPE = "IllegalShape"
-    QUOTA_EXCEEDED = "QuotaExceeded"
-    UNSCHEDULABLE = "Unschedulable"
-    RESERVED_FOR_OLDER_JOB = "ReservedForOlderJob"
-    PREEMPTING = "Preempting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +68,7 @@ class Wait:
 
     job: JobRequest
     quota: str | None
-    reason: WaitReason
+    reason: Reason
     message: str
     position: int
     overtaken: int = 0
@@ -163,16 +153,16 @@ class _Attempt:
     waits_for_capacity: set[str] = field(default_factory=set)
     waits_for_quota: set[str] = field(default_factory=set)
 
-    def reason(self) -> WaitReason:
+    def reason(self) -> Reason:
         if self.unschedulable:
-            return WaitReason.UNSCHEDULABLE
+            return Reason.UNSCHEDULABLE
         if self.reserved_by is not None:
-            return WaitReason.RESERVED_FOR_OLDER_JOB
+            return Reason.RESERVED_FOR_OLDER_JOB
         if self.quota_exceeded:
-            return WaitReason.QUOTA_EXCEEDED
+            return Reason.QUOTA_EXCEEDED
         if self.illegal:
-            return WaitReason.ILLEGAL_SHAPE
-        return WaitReason.INVALID_REQUEST
+            return Reason.ILLEGAL_SHAPE
+        return Reason.INVALID_REQUEST
 
 
 _DEFER = object()
@@ -282,7 +272,7 @@ class _Cycle:
                     Wait(
                         job,
                         None,
-                        WaitReason.NO_QUOTA,
+                        Reason.NO_QUOTA,
                         f"namespace {job.namespace} is not covered by any ComputeQuota",
                         0,
                     )
@@ -368,7 +358,7 @@ class _Cycle:
                     Wait(
                         job,
                         quota,
-                        WaitReason.PREEMPTING,
+                        Reason.PREEMPTING,
                         f"preempting {len(plan.victims)} job(s) to make room: {names}",
                         position,
                         self.overtaken[job.key],

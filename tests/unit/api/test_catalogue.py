@@ -81,7 +81,7 @@ def test_generated_catalogue_yaml_matches_the_python_data() -> None:
 
 def test_the_placement_core_accepts_every_catalogue_entry() -> None:
     """The schema's topology rules and the placement core's DeviceClass rules agree."""
-    from suanli.controller.convert import device_class
+    from suanli.controller.translate import device_class
 
     for entry in DEFAULT_CATALOGUE:
         converted = device_class(entry)

@@ -9,11 +9,11 @@ import pytest
 from suanli.api.computequota import ComputeQuota
 from suanli.api.trainingjob import TrainingJob
 from suanli.catalogue import DEFAULT_CATALOGUE
-from suanli.controller.convert import option_problems
 from suanli.controller.inventory import class_of_node, node_record
 from suanli.controller.translate import (
     catalogue_entry,
     job_request,
+    option_problems,
     placement_status,
     quota_spec,
     recorded_admission,

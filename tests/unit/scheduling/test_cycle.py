@@ -14,8 +14,8 @@ from suanli.scheduling.cycle import (
     CycleConfig,
     CycleResult,
     Preempt,
+    Reason,
     Wait,
-    WaitReason,
     rollback_admission,
     run_cycle,
 )
@@ -120,7 +120,7 @@ def test_waits_with_every_option_explained_when_nothing_fits(new_state: StateFac
     world = World(state, [quota("team-a", h100=16, ascend=8)])
     world.submit(job("team-a/llm", h100(8, 2), ascend(8, 2)))
     wait = wait_of(world.cycle(), "team-a/llm")
-    assert wait.reason is WaitReason.UNSCHEDULABLE
+    assert wait.reason is Reason.UNSCHEDULABLE
     first, second = wait.message.split(" | ")
     assert first.startswith("16 × nvidia-h100: ")
     assert second == "waiting for 16 × ascend-910b: quota team-a has 8 free"
@@ -137,10 +137,10 @@ def test_illegal_shape_and_unknown_namespace_get_their_own_reasons(
     world.submit(job("team-a/odd", ascend(3)), job("stranger/x", ascend(1)))
     result = world.cycle()
     odd = wait_of(result, "team-a/odd")
-    assert odd.reason is WaitReason.ILLEGAL_SHAPE
+    assert odd.reason is Reason.ILLEGAL_SHAPE
     assert "3 devices per replica is not legal for ascend-910b" in odd.message
     stranger = wait_of(result, "stranger/x")
-    assert stranger.reason is WaitReason.NO_QUOTA
+    assert stranger.reason is Reason.NO_QUOTA
     assert stranger.message == "namespace stranger is not covered by any ComputeQuota"
 
 
@@ -165,13 +165,13 @@ def test_cohort_borrowing_then_reclaim_by_the_lender(new_state: StateFactory) ->
     assert preempt.victims[0].kind is PreemptionKind.RECLAIM
     assert preempt.reason == "CohortReclaim"
     assert "lender reclaimed it for team-b/mine" in preempt.victims[0].message
-    assert wait_of(result, "team-b/mine").reason is WaitReason.PREEMPTING
+    assert wait_of(result, "team-b/mine").reason is Reason.PREEMPTING
 
     # the victim is requeued; the lender now runs, and the victim cannot evict it back
     result = world.cycle()
     assert admit_of(result, "team-b/mine").borrowed == {}
     big = wait_of(result, "team-a/big")
-    assert big.reason is WaitReason.QUOTA_EXCEEDED
+    assert big.reason is Reason.QUOTA_EXCEEDED
     assert big.message == (
         "waiting for 24 × ascend-910b: quota team-a has 16 free, the cohort can lend 0"
     )
@@ -194,7 +194,7 @@ def test_reclaim_lower_priority_policy_does_not_evict_higher_priority_borrowers(
     world.submit(job("team-b/mine", ascend(8, 2), priority=1))
     result = world.cycle()
     assert result.preemptions == []
-    assert wait_of(result, "team-b/mine").reason is WaitReason.QUOTA_EXCEEDED
+    assert wait_of(result, "team-b/mine").reason is Reason.QUOTA_EXCEEDED
 
 
 def test_lending_limit_is_respected_by_the_cycle(new_state: StateFactory) -> None:
@@ -254,7 +254,7 @@ def test_equal_priority_never_preempts(new_state: StateFactory) -> None:
     world.submit(job("team-a/second", ascend(8), priority=3))
     result = world.cycle()
     assert result.preemptions == []
-    assert wait_of(result, "team-a/second").reason is WaitReason.UNSCHEDULABLE
+    assert wait_of(result, "team-a/second").reason is Reason.UNSCHEDULABLE
 
 
 def test_preemption_victim_set_is_minimal(new_state: StateFactory) -> None:
@@ -357,9 +357,9 @@ def test_a_waiting_head_is_overtaken_at_most_n_times_then_reserves(
     result = world.cycle()
     assert [d.job.key for d in result.admitted] == [f"team-a/small-{i}" for i in range(3)]
     gang = wait_of(result, "team-a/gang")
-    assert (gang.reason, gang.overtaken) == (WaitReason.UNSCHEDULABLE, 3)
+    assert (gang.reason, gang.overtaken) == (Reason.UNSCHEDULABLE, 3)
     held = wait_of(result, "team-a/small-3")
-    assert held.reason is WaitReason.RESERVED_FOR_OLDER_JOB
+    assert held.reason is Reason.RESERVED_FOR_OLDER_JOB
     assert "ascend-910b is held for team-a/gang, which is older" in held.message
     # capacity frees up: the gang goes before any later small job
     for key in list(world.admitted):
@@ -546,7 +546,7 @@ def test_a_job_for_a_class_outside_the_catalogue_waits_with_invalid_request(
     world = World(state, [quota("team-a", ascend=8)])
     world.submit(job("team-a/tpu", JobOption("tpu-v5", 4, 1)))
     wait = wait_of(world.cycle(), "team-a/tpu")
-    assert wait.reason is WaitReason.INVALID_REQUEST
+    assert wait.reason is Reason.INVALID_REQUEST
     assert wait.message == "4 × tpu-v5: device class tpu-v5 is not in the catalogue"
 
 
@@ -560,7 +560,7 @@ def test_max_overtakes_zero_means_the_head_is_never_overtaken(new_state: StateFa
     result = world.cycle()
     # "one" is older than "whole-node" (created 0), so it legitimately goes first
     assert [d.job.key for d in result.admitted] == ["team-a/one"]
-    assert wait_of(result, "team-a/later").reason is WaitReason.RESERVED_FOR_OLDER_JOB
+    assert wait_of(result, "team-a/later").reason is Reason.RESERVED_FOR_OLDER_JOB
 
 
 def test_quota_status_shows_used_borrowed_lent_and_pending(new_state: StateFactory) -> None:
@@ -583,7 +583,7 @@ def test_an_elastic_gang_below_its_minimum_waits(new_state: StateFactory) -> Non
     world = World(state, [quota("team-a", ascend=8)])
     world.submit(job("team-a/elastic", ascend(8, 4), min_replicas=2))
     wait = wait_of(world.cycle(), "team-a/elastic")
-    assert wait.reason is WaitReason.QUOTA_EXCEEDED
+    assert wait.reason is Reason.QUOTA_EXCEEDED
     assert wait.message == "waiting for 32 × ascend-910b: quota team-a has 8 free"
 
 
@@ -614,7 +614,7 @@ def test_a_borrowing_lender_cannot_reclaim(new_state: StateFactory) -> None:
     world.submit(job("team-b/greedy", ascend(8, 2), priority=9))
     result = world.cycle()
     assert result.preemptions == []
-    assert wait_of(result, "team-b/greedy").reason is WaitReason.QUOTA_EXCEEDED
+    assert wait_of(result, "team-b/greedy").reason is Reason.QUOTA_EXCEEDED
 
 
 def test_jobs_within_nominal_go_before_borrowers_in_a_cycle(new_state: StateFactory) -> None:
