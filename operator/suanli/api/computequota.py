@@ -157,6 +157,14 @@ class ComputeQuotaSpec(ApiModel):
             "borrows only what nobody else wants."
         ),
     )
+    allowed_volume_kinds: list[Literal["nfs", "csi"]] | None = Field(
+        default=None,
+        max_length=2,
+        description="Volume kinds that reach storage outside the cluster and are refused unless "
+        "listed here: nfs (any NFS server) and csi (inline CSI volumes). PersistentVolumeClaims "
+        "need no entry: the platform chooses what they bind to.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
     preemption: Preemption = Field(
         default_factory=Preemption, description="When admitting a job may evict others."
     )

@@ -27,7 +27,8 @@ from .common import DNS_LABEL_PATTERN, ApiModel, Quantity
 
 _PRESERVE: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
 
-# The allow-lists of suanli.workload.pods, repeated for the descriptions (a unit test compares).
+# The allow-lists the pod builder (suanli.workload.pods) applies: defined here, once, so the
+# schema's descriptions and the builder cannot disagree.
 ALLOWED_VOLUME_SOURCES = (
     "emptyDir",
     "configMap",
@@ -36,9 +37,10 @@ ALLOWED_VOLUME_SOURCES = (
     "downwardAPI",
     "projected",
     "ephemeral",
-    "csi",
-    "nfs",
 )
+# Volume kinds that reach servers outside the cluster: only where the quota allows them
+# (ComputeQuota spec.allowedVolumeKinds).
+QUOTA_GATED_VOLUME_SOURCES = ("csi", "nfs")
 ALLOWED_POD_SECURITY = (
     "runAsUser",
     "runAsGroup",
@@ -202,7 +204,10 @@ class PodSpec(ApiModel):
         default=None,
         description="Volumes, each with one source: "
         + ", ".join(ALLOWED_VOLUME_SOURCES)
-        + f". Any other source (hostPath...) is {FORBIDDEN}.",
+        + "; "
+        + " or ".join(QUOTA_GATED_VOLUME_SOURCES)
+        + " only where the namespace's ComputeQuota lists it in spec.allowedVolumeKinds. Any "
+        f"other source (hostPath...) is {FORBIDDEN}.",
         json_schema_extra=_BY_NAME,
     )
     image_pull_secrets: list[dict[str, str]] | None = Field(
@@ -227,8 +232,8 @@ class PodSpec(ApiModel):
     )
     tolerations: list[dict[str, Any]] | None = Field(
         default=None,
-        description="Not for tenants: tolerations come from the AcceleratorClass; a job that "
-        f"sets any is {FORBIDDEN}.",
+        description="Not for tenants: the operator gives the pods the one toleration they "
+        f"need (the accelerator resource's NoSchedule taint); a job that sets any is {FORBIDDEN}.",
     )
     host_network: bool | None = Field(
         default=None, description=f"Not for tenants: true is {FORBIDDEN}."

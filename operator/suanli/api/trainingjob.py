@@ -301,7 +301,25 @@ class TrainingJobStatus(ApiModel):
     admitted_at: Timestamp | None = Field(default=None, description="When quota was granted.")
     started_at: Timestamp | None = Field(default=None, description="When all pods ran.")
     finished_at: Timestamp | None = Field(default=None, description="When the job ended.")
-    restart_count: int | None = Field(default=None, ge=0, description="Gang restarts so far.")
+    restart_count: int | None = Field(
+        default=None,
+        ge=0,
+        description="Gang restarts after a failure of the job's own (a pod failed or vanished), "
+        "counted against spec.restartLimit.",
+    )
+    start_timeouts: int | None = Field(
+        default=None,
+        ge=0,
+        description="Times the admitted gang did not start within the gang-start timeout. The "
+        "centre's fault, not the job's: counted apart from restartCount, with its own limit.",
+    )
+    attempt: int | None = Field(
+        default=None,
+        ge=0,
+        description="Admissions so far. Every admission gets the next number, and its pods and "
+        "rank table carry it in their names (<job>-a<attempt>-<replica>), so a re-admitted "
+        "job never reuses an earlier admission's objects.",
+    )
     observed_generation: int | None = Field(
         default=None, ge=0, description="The generation this status describes."
     )

@@ -10,10 +10,17 @@ named, and stripped here as a second line of defence.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from suanli.api.podtemplate import (
+    ALLOWED_CONTAINER_SECURITY,
+    ALLOWED_POD_SECURITY,
+    ALLOWED_VOLUME_SOURCES,
+    QUOTA_GATED_VOLUME_SOURCES,
+)
+from suanli.api.trainingjob import MAX_REPLICAS
 from suanli.constants import (
     ACCELERATOR_CLASS_ANNOTATION,
     ATTEMPT_LABEL,
@@ -26,6 +33,13 @@ from suanli.constants import (
 
 MASTER_PORT = 29500
 CHECKPOINT_ROOT = "/checkpoints"
+# Every pod suanli creates carries this finalizer, so no pod leaves the API server before its
+# accelerator time is billed, whoever deletes it (suanli, a tenant, the garbage collector).
+METERING_FINALIZER = "suanli.io/metering"
+# The longest suffix suanli appends to a job's name in a DNS label: the pods' hostname is
+# ``<job>-<replica>`` (a DNS-1123 label of at most 63 characters) and the Service is ``<job>``.
+MAX_NAME_SUFFIX = f"-{MAX_REPLICAS - 1}"
+MAX_JOB_NAME_LENGTH = 63 - len(MAX_NAME_SUFFIX)
 CONTAINER_FIELDS = (
     "name",
     "image",
@@ -39,37 +53,30 @@ CONTAINER_FIELDS = (
     "livenessProbe",
     "readinessProbe",
 )
-SAFE_VOLUME_SOURCES = frozenset(
-    {
-        "emptyDir",
-        "configMap",
-        "secret",
-        "persistentVolumeClaim",
-        "downwardAPI",
-        "projected",
-        "ephemeral",
-        "csi",
-        "nfs",
-    }
-)
-SAFE_CONTAINER_SECURITY = frozenset(
-    {"runAsUser", "runAsGroup", "runAsNonRoot", "readOnlyRootFilesystem", "seccompProfile"}
-)
-SAFE_POD_SECURITY = frozenset(
-    {
-        "runAsUser",
-        "runAsGroup",
-        "runAsNonRoot",
-        "fsGroup",
-        "fsGroupChangePolicy",
-        "supplementalGroups",
-        "seccompProfile",
-    }
-)
+SAFE_VOLUME_SOURCES = frozenset(ALLOWED_VOLUME_SOURCES)
+QUOTA_GATED_VOLUMES = frozenset(QUOTA_GATED_VOLUME_SOURCES)
+SAFE_CONTAINER_SECURITY = frozenset(ALLOWED_CONTAINER_SECURITY)
+SAFE_POD_SECURITY = frozenset(ALLOWED_POD_SECURITY)
+# What the restricted Pod Security level asks of every container; the template may set the
+# allowed fields (runAsUser, seccompProfile...) but cannot weaken these.
+RESTRICTED_CONTAINER_SECURITY: dict[str, Any] = {
+    "privileged": False,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
+RESTRICTED_POD_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
-def template_violations(template: Mapping[str, Any]) -> list[str]:
-    """Every field of a pod template that a tenant may not use, as ``field: why``."""
+def template_violations(
+    template: Mapping[str, Any], allowed_volume_kinds: Collection[str] = ()
+) -> list[str]:
+    """Every field of a pod template that a tenant may not use, as ``field: why``.
+
+    ``allowed_volume_kinds`` are the quota-gated volume kinds (nfs, csi) the namespace's
+    ComputeQuota allows."""
     problems = []
     spec = template.get("spec") or {}
     base = "spec.template.spec"
@@ -90,7 +97,12 @@ def template_violations(template: Mapping[str, Any]) -> list[str]:
     for index, volume in enumerate(spec.get("volumes") or []):
         kinds = [k for k in volume if k != "name"]
         for kind in kinds:
-            if kind not in SAFE_VOLUME_SOURCES:
+            if kind in QUOTA_GATED_VOLUMES and kind not in allowed_volume_kinds:
+                problems.append(
+                    f"{base}.volumes[{index}].{kind}: {kind} volumes are allowed only where the "
+                    "namespace's ComputeQuota lists them in spec.allowedVolumeKinds"
+                )
+            elif kind not in SAFE_VOLUME_SOURCES | QUOTA_GATED_VOLUMES:
                 problems.append(f"{base}.volumes[{index}].{kind}: volume kind not allowed")
     for group in ("containers", "initContainers"):
         for index, container in enumerate(spec.get(group) or []):
@@ -133,6 +145,7 @@ class GangSpec:
     image: str | None = None
     extra_env: tuple[Mapping[str, Any], ...] = ()
     tolerations: tuple[Mapping[str, Any], ...] = ()
+    allowed_volume_kinds: frozenset[str] = frozenset()
 
 
 def pod_name(job_name: str, attempt: int, index: int) -> str:
@@ -198,11 +211,7 @@ def _container(raw: Mapping[str, Any]) -> dict[str, Any]:
     security = {
         k: v for k, v in (raw.get("securityContext") or {}).items() if k in SAFE_CONTAINER_SECURITY
     }
-    container["securityContext"] = {
-        **security,
-        "privileged": False,
-        "allowPrivilegeEscalation": False,
-    }
+    container["securityContext"] = {**security, **RESTRICTED_CONTAINER_SECURITY}
     resources = raw.get("resources") or {}
     container["resources"] = {
         part: {
@@ -244,7 +253,7 @@ def build_pod(spec: GangSpec, slot: ReplicaSlot, world_size: int) -> dict[str, A
     volumes = [
         v
         for v in template_spec.get("volumes") or []
-        if all(k == "name" or k in SAFE_VOLUME_SOURCES for k in v)
+        if all(k == "name" or k in SAFE_VOLUME_SOURCES or k in spec.allowed_volume_kinds for k in v)
     ]
     if spec.vendor == "huawei":
         # The Ascend device plugin allocates exactly the chips this annotation names.
@@ -257,9 +266,12 @@ def build_pod(spec: GangSpec, slot: ReplicaSlot, world_size: int) -> dict[str, A
             {"name": "suanli-hccl", "mountPath": "/etc/hccl", "readOnly": True},
         ]
     pod_security = {
-        k: v
-        for k, v in (template_spec.get("securityContext") or {}).items()
-        if k in SAFE_POD_SECURITY
+        **RESTRICTED_POD_SECURITY,
+        **{
+            k: v
+            for k, v in (template_spec.get("securityContext") or {}).items()
+            if k in SAFE_POD_SECURITY
+        },
     }
     pod_spec: dict[str, Any] = {
         "nodeName": slot.node,
@@ -290,6 +302,7 @@ def build_pod(spec: GangSpec, slot: ReplicaSlot, world_size: int) -> dict[str, A
             "labels": labels,
             "annotations": annotations,
             "ownerReferences": [owner_reference(spec)],
+            "finalizers": [METERING_FINALIZER],
         },
         "spec": pod_spec,
     }
@@ -349,7 +362,8 @@ def build_rank_table(spec: GangSpec, slots: Sequence[ReplicaSlot]) -> dict[str, 
 
 
 def build_gang(spec: GangSpec, slots: Sequence[ReplicaSlot]) -> list[dict[str, Any]]:
-    """Every object of one attempt, in creation order (rank table first, then pods)."""
+    """Every object of one attempt except the Service, in creation order: the rank table
+    (Ascend) before the pods that mount it."""
     objects: list[dict[str, Any]] = []
     if spec.vendor == "huawei":
         objects.append(build_rank_table(spec, slots))

@@ -80,11 +80,18 @@ def test_the_built_pod_is_safe_even_from_a_hostile_template() -> None:
     assert "hostNetwork" not in pod_spec and "hostPID" not in pod_spec
     assert pod_spec["serviceAccountName"] == "default"
     assert pod_spec["automountServiceAccountToken"] is False
-    assert pod_spec["securityContext"] == {"runAsUser": 1000}
+    # the restricted Pod Security level's demands, plus what the template may set
+    assert pod_spec["securityContext"] == {
+        "runAsUser": 1000,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     assert [v["name"] for v in pod_spec["volumes"]] == ["scratch", "suanli-hccl"]
     container = pod_spec["containers"][0]
     assert container["securityContext"]["privileged"] is False
-    assert "capabilities" not in container["securityContext"]
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert pod["metadata"]["finalizers"] == ["suanli.io/metering"]
     assert container["resources"]["limits"] == {"cpu": "8", "huawei.com/Ascend910": "4"}
     assert container["image"] == "override:1"
     assert pod_spec["nodeName"] == "node-7"
@@ -120,3 +127,48 @@ def test_rank_table_numbers_every_device_once() -> None:
     ranks = [d["rank_id"] for s in table["server_list"] for d in s["device"]]
     assert ranks == [str(i) for i in range(8)]
     assert build_service(spec({"spec": {}}))["spec"]["clusterIP"] == "None"
+
+
+def test_the_template_may_tighten_but_not_loosen_the_restricted_defaults() -> None:
+    template = {
+        "spec": {
+            "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": "p"}},
+            "containers": [
+                {
+                    "name": "c",
+                    "securityContext": {
+                        "readOnlyRootFilesystem": True,
+                        "allowPrivilegeEscalation": True,
+                    },
+                }
+            ],
+        }
+    }
+    assert template_violations(template) == [
+        "spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation: not allowed"
+    ]
+    pod = build_pod(spec(template), ReplicaSlot(0, "n", (0,)), world_size=1)
+    assert pod["spec"]["securityContext"]["seccompProfile"]["type"] == "Localhost"
+    security = pod["spec"]["containers"][0]["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+
+
+def test_nfs_and_csi_volumes_need_the_quota_s_permission() -> None:
+    template = {
+        "spec": {
+            "containers": [{"name": "c"}],
+            "volumes": [
+                {"name": "data", "nfs": {"server": "10.9.9.9", "path": "/"}},
+                {"name": "ckpt", "csi": {"driver": "x"}},
+            ],
+        }
+    }
+    problems = template_violations(template)
+    assert [p.split(":")[0] for p in problems] == [
+        "spec.template.spec.volumes[0].nfs",
+        "spec.template.spec.volumes[1].csi",
+    ]
+    assert "spec.allowedVolumeKinds" in problems[0]
+    assert template_violations(template, {"nfs", "csi"}) == []
+    assert template_violations(template, {"nfs"}) == problems[1:]
