@@ -36,7 +36,7 @@ setup(
     python_requires=">=3.11",
     package_dir={"": SOURCE_ROOT},
     packages=find_packages(SOURCE_ROOT),
-    package_data={"suanli": ["py.typed", "**/*.pyi", "**/*.pyx", "**/*.yaml"]},
+    package_data={"suanli": ["py.typed", "**/*.pyi", "**/*.pyx", "**/*.yaml", "**/*.proto"]},
     ext_modules=cythonize(
         cython_extensions(),
         compiler_directives={
@@ -54,10 +54,20 @@ setup(
         "prometheus-client>=0.20",
         "PyYAML>=6",
         "cryptography>=42",
+        "typer>=0.12",
+        "rich>=13",
+        # the real node's device plugin (suanli.deviceplugin): stubs from grpcio-tools 1.85
+        "grpcio>=1.85",
+        "protobuf>=7.35.1,<8",  # the generated stubs need this major
     ],
     extras_require={
+        # `kubectl suanli report` draws its plots with matplotlib; the operator image needs none
+        "report": ["matplotlib>=3.8"],
         "dev": [
+            "matplotlib>=3.8",
+            "mkdocs-material>=9.5",
             "Cython>=3.0.10,<4",
+            "grpcio-tools==1.85.3",
             "pytest>=8",
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
@@ -72,6 +82,8 @@ setup(
         "console_scripts": [
             "suanli-sim=suanli.sim.cli:main",
             "suanli-dev=suanli.localcluster.cli:main",
+            "kubectl-suanli=suanli.cli.main:main",
+            "suanli=suanli.cli.main:main",
         ],
     },
     zip_safe=False,
