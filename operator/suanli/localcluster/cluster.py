@@ -55,6 +55,30 @@ class ClusterError(RuntimeError):
     """The control plane could not be started or reached; the message says which part."""
 
 
+class TransientAPIError(ClusterError):
+    """A kubectl call that got no answer (timed out, connection lost, server overloaded): worth
+    retrying, unlike a refusal, which is the apiserver's answer."""
+
+
+KUBECTL_TIMEOUT = 120.0
+"""Bound on one kubectl call (its own ``--timeout`` waits, such as ``delete --wait``, included)."""
+
+TRANSIENT_KUBECTL_ERRORS = (
+    "connection refused",
+    "connection reset by peer",
+    "i/o timeout",
+    "tls handshake timeout",
+    "context deadline exceeded",
+    "http2: client connection lost",
+    "unexpected eof",
+    "etcdserver: request timed out",
+    "etcdserver: leader changed",
+    "the server is currently unable to handle the request",
+    "the server was unable to return a response in the time allotted",
+    "too many requests",
+)
+
+
 def log(message: str) -> None:
     print(f"[suanli-dev] {message}", file=sys.stderr, flush=True)
 
@@ -420,17 +444,34 @@ class LocalCluster:
 
     # --- talking to it ------------------------------------------------------------------------
     def kubectl(
-        self, *args: str, input_text: str | None = None, check: bool = True
+        self,
+        *args: str,
+        input_text: str | None = None,
+        check: bool = True,
+        timeout: float = KUBECTL_TIMEOUT,
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(self.tools.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
-            input=input_text,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        """Run kubectl; with ``check`` a failure raises (``TransientAPIError`` when it got no
+        answer). A call past ``timeout`` is killed and reported as exit code 124."""
+        command = [str(self.tools.kubectl), f"--kubeconfig={self.kubeconfig}", *args]
+        try:
+            result = subprocess.run(
+                command,
+                input=input_text,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            message = f"kubectl {' '.join(args)} timed out after {timeout:g} s"
+            result = subprocess.CompletedProcess(command, 124, "", message)
         if check and result.returncode != 0:
-            raise ClusterError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+            stderr = result.stderr.strip()
+            transient = result.returncode == 124 or any(
+                pattern in stderr.lower() for pattern in TRANSIENT_KUBECTL_ERRORS
+            )
+            error = TransientAPIError if transient else ClusterError
+            raise error(f"kubectl {' '.join(args)} failed: {stderr}")
         return result
 
     def apply_objects(self, objects: Sequence[Mapping[str, Any]]) -> None:
