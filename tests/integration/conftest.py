@@ -18,6 +18,7 @@ import yaml
 
 from suanli.localcluster import LocalCluster
 from suanli.localcluster.cli import install_api, start_operator
+from suanli.localcluster.cluster import TransientAPIError
 
 
 @contextlib.contextmanager
@@ -83,13 +84,22 @@ def kubectl(cluster: LocalCluster) -> Kubectl:
 def wait_for(
     what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5
 ) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` otherwise."""
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` otherwise.
+
+    A probe that raises ``TransientAPIError`` (the apiserver gave no answer) is polled again;
+    any other exception, an ``AssertionError`` above all, propagates at once: a failed check
+    is never retried into a pass.
+    """
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
+        try:
+            last = probe()
+        except TransientAPIError as exc:
+            last = exc
+        else:
+            if last:
+                return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last seen: {last!r})")
 
