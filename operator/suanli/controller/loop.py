@@ -68,12 +68,12 @@ from suanli.scheduling.cycle import (
     Admit,
     CycleConfig,
     CycleResult,
-    Preempt,
     Wait,
     rollback_admission,
     run_cycle,
 )
 from suanli.scheduling.model import Admission, JobRequest, QuotaSpec
+from suanli.scheduling.preemption import Preempt
 from suanli.scheduling.quota import class_of
 from suanli.workload.pods import (
     GangSpec,
@@ -568,7 +568,7 @@ class Controller:
         # Record the decision first: if we crash after this write, the next operator finds the
         # placement in the status, binds it, and creates whatever pods are missing.
         if not await self._write_job(view.body, desired):
-            rollback_admission(result.book, self.inventory.state, admit)
+            rollback_admission(result, admit)
             return 0
         self.inventory.admissions[view.key] = admission_signature(admit.admission)
         entry = catalogue[option.accelerator_class]
@@ -577,8 +577,8 @@ class Controller:
         except Exception as exc:
             log.warning("job %s: creating its gang failed, rolling back: %s", view.key, exc)
             await self._retire_pods(view)
-            release_job(self.inventory, view.key, admission_signature(admit.admission))
-            result.book.uncharge(view.key)
+            rollback_admission(result, admit)
+            self.inventory.admissions.pop(view.key, None)
             self.not_before[view.key] = time.time() + self.settings.requeue_backoff
             await self._requeue_after_rollback(view, f"creating pods failed: {exc}")
             return 1

@@ -12,7 +12,6 @@ from suanli.scheduling.cycle import (
     CycleConfig,
     CycleResult,
     Decision,
-    Preempt,
     Wait,
     build_book,
     rollback_admission,
@@ -29,8 +28,9 @@ from suanli.scheduling.model import (
     SchedulingInputError,
     WithinQuotaPolicy,
 )
-from suanli.scheduling.preemption import PreemptionKind, Victim, find_victims
+from suanli.scheduling.preemption import Preempt, PreemptionKind, Victim, find_victims
 from suanli.scheduling.quota import QuotaBook, QuotaError, QuotaFit, QuotaStatus
+from suanli.scheduling.statement import Statement
 
 __all__ = [
     "Admission",
@@ -51,6 +51,7 @@ __all__ = [
     "ReclaimPolicy",
     "ResourceQuota",
     "SchedulingInputError",
+    "Statement",
     "Victim",
     "Wait",
     "WithinQuotaPolicy",

@@ -5,7 +5,8 @@ gets, why it waits, whom it evicts — must be reproducible from plain inputs, s
 exhaustively and replayed after a crash. The operator feeds in the pending jobs, the admitted
 ones, the quotas and the placement core's cluster state (with running pods already bound); it
 gets back decisions and applies them. If applying an admission fails it calls
-:func:`rollback_admission`, which undoes exactly the book charge and the gang assumption.
+:func:`rollback_admission`, which undoes exactly the book charge and the gang assumption
+(the cycle's :class:`~suanli.scheduling.statement.Statement` logged both).
 
 Two passes: the first admits only what fits without borrowing (deferring the rest of a quota's
 queue from its first job that would borrow), the second the deferred jobs in fair-share order
@@ -28,6 +29,7 @@ never fit (more devices than the class has, more than the nominal) never reserve
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -41,9 +43,10 @@ from suanli.scheduling.model import (
     QuotaSpec,
     SchedulingInputError,
 )
-from suanli.scheduling.preemption import PreemptionPlan, Victim, find_victims
+from suanli.scheduling.preemption import Preempt, find_victims
 from suanli.scheduling.queue import SchedulingQueue
 from suanli.scheduling.quota import QuotaBook, QuotaStatus, device_resource
+from suanli.scheduling.statement import Statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,21 +77,6 @@ class Wait:
     overtaken: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Preempt:
-    """Evict ``victims`` so that ``job`` can run ``option_index`` in a later cycle."""
-
-    job: JobRequest
-    option_index: int
-    quota: str
-    victims: tuple[Victim, ...]
-
-    @property
-    def reason(self) -> str:
-        """``InQuotaPriority``, ``CohortReclaim``, or both joined by a comma."""
-        return ",".join(sorted({victim.kind.value for victim in self.victims}))
-
-
 Decision = Admit | Wait | Preempt
 
 
@@ -111,6 +99,10 @@ class CycleResult:
     overtaken: dict[str, int]
     positions: dict[str, int]
     pending_demand: dict[str, list[dict[str, int]]] = field(default_factory=dict)
+    statement: Statement | None = None
+    """The cycle's assumptions: ``discard(job key)`` undoes one admission (charge and gang)."""
+    placement_seconds: list[tuple[str, float]] = field(default_factory=list)
+    """(device class, seconds) of every call into the placement core, for its latency metric."""
 
     @property
     def admitted(self) -> list[Admit]:
@@ -197,10 +189,10 @@ def build_book(
     return book
 
 
-def rollback_admission(book: QuotaBook, state: PlacementState, admit: Admit) -> None:
-    """Undo one Admit after its write to the API server failed: uncharge and un-assume."""
-    book.uncharge(admit.job.key)
-    state.release_gang(admit.placement.gang_id)
+def rollback_admission(result: CycleResult, admit: Admit) -> None:
+    """Undo one Admit after applying it failed: exactly its charge and its assumed gang."""
+    if result.statement is None or not result.statement.discard(admit.job.key):
+        raise SchedulingInputError(f"job {admit.job.key} has no assumption to roll back")
 
 
 def _replicas_fitting_quota(
@@ -252,6 +244,8 @@ class _Cycle:
         self.quotas_with_head: set[str] = set()
         self.quotas_that_preempted: set[str] = set()
         self.pending_demand: dict[str, list[dict[str, int]]] = {}
+        self.statement = Statement(book, state)
+        self.placement_seconds: list[tuple[str, float]] = []
         self.total_devices = {
             name: summary.total_devices for name, summary in state.capacity_summary().items()
         }
@@ -308,7 +302,15 @@ class _Cycle:
         overtaken = {
             d.job.key: d.overtaken for d in self.decisions if isinstance(d, Wait) and d.overtaken
         }
-        return CycleResult(self.decisions, self.book, overtaken, positions, self.pending_demand)
+        return CycleResult(
+            self.decisions,
+            self.book,
+            overtaken,
+            positions,
+            self.pending_demand,
+            self.statement,
+            self.placement_seconds,
+        )
 
     def _consider(
         self,
@@ -352,7 +354,7 @@ class _Cycle:
         if self.config.preemption and may_preempt:
             plan = self._preempt(quota, job)
             if plan is not None:
-                self.decisions.append(Preempt(job, plan.option_index, quota, plan.victims))
+                self.decisions.append(plan)
                 names = ", ".join(v.admission.job.key for v in plan.victims)
                 self.decisions.append(
                     Wait(
@@ -441,7 +443,9 @@ class _Cycle:
             granted = self.book.demand(replace(option, replicas=replicas))
             if self.book.fit(quota, granted).borrowing:
                 return _DEFER
-        outcome = self.state.place(gang_for(job, replace(option, replicas=replicas)))
+        started = time.perf_counter()
+        outcome = self.statement.place(job.key, gang_for(job, replace(option, replicas=replicas)))
+        self.placement_seconds.append((option.device_class, time.perf_counter() - started))
         if isinstance(outcome, Failure):
             if outcome.reason is FailureReason.ILLEGAL_SHAPE:
                 attempt.illegal = True
@@ -459,9 +463,9 @@ class _Cycle:
     ) -> None:
         option = replace(job.options[index], replicas=len(placement.replicas))
         try:
-            verdict = self.book.charge(job.key, quota, self.book.demand(option))
+            verdict = self.statement.charge(job.key, quota, self.book.demand(option))
         except Exception:
-            self.state.release_gang(placement.gang_id)
+            self.statement.discard(job.key)
             raise
         self.decisions.append(Admit(job, index, quota, placement, dict(verdict.borrowing)))
         self.admitted.append(Admission(job, index, placement))
@@ -474,7 +478,7 @@ class _Cycle:
                 if self.overtaken[head.key] >= self.config.max_overtakes:
                     self._reserve(head)
 
-    def _preempt(self, quota: str, job: JobRequest) -> PreemptionPlan | None:
+    def _preempt(self, quota: str, job: JobRequest) -> Preempt | None:
         for index, option in enumerate(job.options):
             if option.device_class not in self.classes:
                 continue

@@ -1,4 +1,4 @@
-"""Choosing the fewest running jobs to evict so that a pending job fits quota and places.
+"""Choosing a minimal set of running jobs to evict so that a pending job fits quota and places.
 
 Why it is careful: eviction destroys work, so the victim set must be minimal and must never
 start a cycle of jobs evicting each other. The rules:
@@ -25,12 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from suanli.placement.model import Placement
-from suanli.scheduling.gangs import (
-    PlacementState,
-    bind_admission,
-    gang_for,
-    release_admission,
-)
+from suanli.scheduling.gangs import PlacementState, gang_for
 from suanli.scheduling.model import (
     Admission,
     JobOption,
@@ -39,6 +34,7 @@ from suanli.scheduling.model import (
     WithinQuotaPolicy,
 )
 from suanli.scheduling.quota import QuotaBook, device_resource, format_amount
+from suanli.scheduling.statement import Statement
 
 
 class PreemptionKind(StrEnum):
@@ -55,13 +51,18 @@ class Victim:
 
 
 @dataclass(frozen=True, slots=True)
-class PreemptionPlan:
-    """Evict ``victims`` so that ``job`` can later be admitted with option ``option_index``."""
+class Preempt:
+    """Evict ``victims`` so that ``job`` can be admitted with option ``option_index`` later."""
 
     job: JobRequest
     option_index: int
     quota: str
     victims: tuple[Victim, ...]
+
+    @property
+    def reason(self) -> str:
+        """``InQuotaPriority``, ``CohortReclaim``, or both joined by a comma."""
+        return ",".join(sorted({victim.kind.value for victim in self.victims}))
 
 
 def _victim_order(candidate: tuple[Admission, str, PreemptionKind]) -> tuple[int, int, float, str]:
@@ -120,39 +121,32 @@ def _borrowing(book: QuotaBook, quota: str, resource: str) -> bool:
 
 
 class _Trial:
-    """Removes and restores victims on the real book and state, always leaving them as found."""
+    """Victims taken out of the real book and state through a statement, always put back."""
 
     def __init__(self, book: QuotaBook, state: PlacementState) -> None:
         self.book = book
-        self.state = state
-        self.removed: list[tuple[Admission, str, dict[str, int]]] = []
+        self.statement = Statement(book, state)
+        self.removed: list[Admission] = []
 
     def remove(self, admission: Admission) -> None:
-        quota, amounts = self.book.uncharge(admission.job.key)
-        release_admission(self.state, admission)
-        self.removed.append((admission, quota, amounts))
+        self.statement.evict(admission)
+        self.removed.append(admission)
 
     def restore(self, admission: Admission) -> None:
-        for index, (entry, quota, amounts) in enumerate(self.removed):
-            if entry.job.key == admission.job.key:
-                bind_admission(self.state, entry)
-                self.book.charge(entry.job.key, quota, amounts, force=True)
-                del self.removed[index]
-                return
-        raise KeyError(admission.job.key)
+        self.statement.discard(admission.job.key)
+        self.removed.remove(admission)
 
     def restore_all(self) -> None:
-        while self.removed:
-            self.restore(self.removed[-1][0])
+        self.statement.discard_after(0)
+        self.removed.clear()
 
     def fits(self, job: JobRequest, option: JobOption, quota: str) -> bool:
         if not self.book.fit(quota, self.book.demand(option)).fits:
             return False
-        outcome = self.state.place(gang_for(job, option))
-        if isinstance(outcome, Placement):
-            self.state.release_gang(outcome.gang_id)
-            return True
-        return False
+        mark = len(self.statement)
+        outcome = self.statement.place(job.key, gang_for(job, option))
+        self.statement.discard_after(mark)
+        return isinstance(outcome, Placement)
 
 
 def _message(job: JobRequest, victim: Admission, quota: str, kind: PreemptionKind) -> str:
@@ -179,7 +173,7 @@ def find_victims(
     state: PlacementState,
     admitted: Sequence[Admission],
     protected: frozenset[str] = frozenset(),
-) -> PreemptionPlan | None:
+) -> Preempt | None:
     """A minimal victim set letting ``job`` run option ``option_index``, or None if none exists.
 
     ``protected`` jobs (admitted this cycle, or already chosen as victims) are never chosen.
@@ -215,7 +209,7 @@ def find_victims(
                 break
         if not sufficient:
             return None
-        for admission, _, _ in reversed(list(trial.removed)):
+        for admission in reversed(list(trial.removed)):
             trial.restore(admission)
             if trial.fits(job, option, quota):
                 continue
@@ -227,8 +221,8 @@ def find_victims(
                 kinds[admission.job.key][1],
                 _message(job, admission, *kinds[admission.job.key]),
             )
-            for admission, _, _ in sorted(trial.removed, key=lambda e: e[0].job.key)
+            for admission in sorted(trial.removed, key=lambda a: a.job.key)
         )
-        return PreemptionPlan(job, option_index, quota, victims)
+        return Preempt(job, option_index, quota, victims)
     finally:
         trial.restore_all()

@@ -214,7 +214,7 @@ class AdmissionMachine(RuleBasedStateMachine):
 
         if write_fails:
             for admit in result.admitted:
-                rollback_admission(result.book, self.state, admit)
+                rollback_admission(result, admit)
             assert {n: self.state.node_free(n) for n in self.state.node_names()} == free_before
             assert self.state.pod_keys() == pods_before
             for spec in self.quotas:

@@ -443,7 +443,7 @@ def test_rollback_restores_book_and_state_exactly(new_state: StateFactory) -> No
     usage_before_rollback = result.book.usage("team-a")
     assert usage_before_rollback == {ASC: milli(12)}
     for admit in result.admitted:
-        rollback_admission(result.book, state, admit)
+        rollback_admission(result, admit)
     assert result.book.usage("team-a") == {}
     assert result.book.lent("team-b") == {}
     assert {name: state.node_free(name) for name in state.node_names()} == free_before
