@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from suanli.api.podtemplate import (
+    ALLOWED_CONTAINER_RESOURCES,
     ALLOWED_CONTAINER_SECURITY,
     ALLOWED_POD_SECURITY,
     ALLOWED_VOLUME_SOURCES,
@@ -104,19 +105,24 @@ def template_violations(
                 )
             elif kind not in SAFE_VOLUME_SOURCES | QUOTA_GATED_VOLUMES:
                 problems.append(f"{base}.volumes[{index}].{kind}: volume kind not allowed")
-    for group in ("containers", "initContainers"):
+    # ephemeralContainers is not in the schema; checked anyway, as every path to a device is.
+    for group in ("containers", "initContainers", "ephemeralContainers"):
         for index, container in enumerate(spec.get(group) or []):
             for key, value in (container.get("securityContext") or {}).items():
                 if key not in SAFE_CONTAINER_SECURITY and not (
                     key in ("privileged", "allowPrivilegeEscalation") and value is False
                 ):
                     problems.append(f"{base}.{group}[{index}].securityContext.{key}: not allowed")
-            for resource in (container.get("resources") or {}).get("limits") or {}:
-                if resource not in ("cpu", "memory", "ephemeral-storage"):
-                    problems.append(
-                        f"{base}.{group}[{index}].resources.limits.{resource}: accelerators "
-                        "are requested in spec.accelerators, not in the template"
+            for part in ("requests", "limits"):
+                for resource in (container.get("resources") or {}).get(part) or {}:
+                    if resource in ALLOWED_CONTAINER_RESOURCES:
+                        continue
+                    why = (
+                        "accelerators are requested in spec.accelerators, not in the template"
+                        if "/" in resource
+                        else "only " + ", ".join(ALLOWED_CONTAINER_RESOURCES) + " reach the pods"
                     )
+                    problems.append(f"{base}.{group}[{index}].resources.{part}.{resource}: {why}")
     return problems
 
 
