@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from suanli.cli.plan import Plan
+from suanli.cli.plan import Plan, option_problems
 from suanli.controller.inventory import release_job
 from suanli.placement.model import DeviceClass, Failure
 from suanli.scheduling.cycle import Admit, Wait
@@ -101,6 +101,7 @@ class Explanation:
     position: int | None
     options: list[OptionView] = field(default_factory=list)
     unblock: Unblock | None = None
+    would_preempt: list[str] = field(default_factory=list)
     recorded_reason: str | None = None
     recorded_message: str | None = None
 
@@ -222,8 +223,6 @@ def option_views(plan: Plan, request: JobRequest, quota: str | None) -> list[Opt
     entry = plan.jobs.get(request.key)
     problems = {}
     if entry is not None and entry.job is not None:
-        from suanli.controller.translate import option_problems
-
         problems = {p.index: p.message for p in option_problems(entry.job, classes)}
     for index, option in enumerate(request.options):
         known = option.device_class in classes
@@ -245,10 +244,14 @@ def option_views(plan: Plan, request: JobRequest, quota: str | None) -> list[Opt
 
 
 def explain(
-    plan: Plan, key: str, fresh: Callable[[], Plan] | None = None, now: float | None = None
+    plan: Plan,
+    key: str,
+    fresh: Callable[[bool], Plan] | None = None,
+    now: float | None = None,
 ) -> Explanation:
     """The explanation of one job (pending, admitted or finished) from the plan. With ``fresh``
-    (a builder of new, identical plans) a waiting job also gets :func:`what_unblocks`."""
+    (a builder of new plans from the same snapshot; its argument turns preemption on) a waiting
+    job also gets :func:`what_unblocks` and the evictions the operator would start for it."""
     entry = plan.jobs[key]
     status = entry.status
     recorded = (status.get("reason"), status.get("message"))
@@ -317,7 +320,14 @@ def explain(
         options=options,
     )
     if quota is not None and fresh is not None:
-        explanation.unblock = what_unblocks(fresh, entry.request, quota, now)
+        preempting = fresh(True)
+        explanation.would_preempt = [
+            victim.admission.job.key
+            for decision in preempting.result.preemptions
+            if decision.job.key == key
+            for victim in decision.victims
+        ]
+        explanation.unblock = what_unblocks(lambda: fresh(False), entry.request, quota, now)
     return explanation
 
 

@@ -164,6 +164,13 @@ def _print_explanation(item: explaining.Explanation) -> None:
                     f"{node.replicas_it_can_host} of {option.replicas} replicas; lacks: {lacks}"
                 )
             )
+    if item.would_preempt:
+        out.print(
+            Text(
+                f"{'Preempts:':<12}the operator would evict {', '.join(item.would_preempt)} "
+                "to make room (its quota's preemption policy allows it)"
+            )
+        )
     if item.verdict == "waiting":
         text = (
             item.unblock.sentence()
@@ -195,7 +202,9 @@ def why(
     key = f"{kube.namespace}/{job}"
     if key not in plan.jobs:
         raise CliError(f'trainingjobs.suanli.io "{job}" is being deleted')
-    item = explaining.explain(plan, key, fresh=lambda: build_plan(objects))
+    item = explaining.explain(
+        plan, key, fresh=lambda preemption: build_plan(objects, preemption=preemption)
+    )
     if out is Output.TABLE:
         _print_explanation(item)
     else:
@@ -319,7 +328,11 @@ def simulate(
     objects = type(objects)(objects.classes, objects.quotas, existing, objects.nodes, objects.pods)
     plan = build_plan(objects, extra_jobs=[body])
     _warn(plan)
-    item = explaining.explain(plan, key, fresh=lambda: build_plan(objects, extra_jobs=[body]))
+    item = explaining.explain(
+        plan,
+        key,
+        fresh=lambda preemption: build_plan(objects, [body], preemption=preemption),
+    )
     if out is Output.TABLE:
         _print_explanation(item)
     else:

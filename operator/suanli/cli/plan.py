@@ -13,6 +13,7 @@ the operator holds back for a few seconds after a failed apply counts as pending
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,12 +23,12 @@ from pydantic import ValidationError
 from suanli.api.acceleratorclass import AcceleratorClass
 from suanli.api.computequota import ComputeQuota
 from suanli.api.trainingjob import Phase, TrainingJob
+from suanli.controller import translate
 from suanli.controller.conditions import epoch_seconds
 from suanli.controller.inventory import CatalogueEntry, Inventory, sync_admissions
 from suanli.controller.translate import (
     catalogue_entry,
     job_request,
-    option_problems,
     quota_spec,
     recorded_admission,
 )
@@ -113,6 +114,18 @@ class Plan:
         return decision if isinstance(decision, Admit | Wait) else None
 
 
+def option_problems(job: TrainingJob, classes: Mapping[str, DeviceClass]) -> list[Any]:
+    """The operator's per-option check: ``translate.option_problems``, or, in a tree where
+    ``controller/convert.py`` is not yet merged into ``translate.py``, the same function there."""
+    source = (
+        translate
+        if hasattr(translate, "option_problems")
+        else importlib.import_module("suanli.controller.convert")
+    )
+    problems: list[Any] = source.option_problems(job, classes)
+    return problems
+
+
 def _name(body: Mapping[str, Any]) -> str:
     return str(body.get("metadata", {}).get("name", ""))
 
@@ -174,11 +187,18 @@ def read_job(body: Mapping[str, Any], classes: Mapping[str, DeviceClass]) -> Job
     return JobEntry(key, body, job, request)
 
 
-def build_plan(objects: ClusterObjects, extra_jobs: Sequence[Mapping[str, Any]] = ()) -> Plan:
-    """Snapshot → the operator's inputs → one cycle (preemption off), all in this process.
+def build_plan(
+    objects: ClusterObjects,
+    extra_jobs: Sequence[Mapping[str, Any]] = (),
+    *,
+    preemption: bool = False,
+) -> Plan:
+    """Snapshot → the operator's inputs → one cycle, all in this process.
 
     ``extra_jobs`` are jobs that do not exist (``simulate``): they join the queue as if just
-    created.
+    created. ``preemption`` is off by default, so the result says what fits without evicting;
+    with it on, the result's ``preemptions`` are the evictions the operator would start (they
+    are only computed, never applied).
     """
     warnings: list[str] = []
     catalogue = read_catalogue(objects.classes, warnings)
@@ -212,7 +232,12 @@ def build_plan(objects: ClusterObjects, extra_jobs: Sequence[Mapping[str, Any]] 
     node_free = {name: state.node_free(name) for name in state.node_names()}
     book_now = build_book(quotas, classes.values(), admitted)
     result = run_cycle(
-        pending, admitted, quotas, classes.values(), state, config=CycleConfig(preemption=False)
+        pending,
+        admitted,
+        quotas,
+        classes.values(),
+        state,
+        config=CycleConfig(preemption=preemption),
     )
     return Plan(
         catalogue=catalogue,

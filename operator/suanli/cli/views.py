@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from suanli.cli.explain import duration, free_groups
-from suanli.cli.plan import ADMITTED_PHASES, Plan
+from suanli.cli.plan import ADMITTED_PHASES, Plan, option_problems
 from suanli.controller.conditions import epoch_seconds
 from suanli.scheduling.cycle import Admit, Wait
 from suanli.scheduling.model import WHOLE_DEVICE_MILLI, JobRequest
@@ -62,8 +62,6 @@ def _tried_option(plan: Plan, request: JobRequest, decision: Admit | Wait | None
     entry = plan.jobs.get(request.key)
     legal = set(range(len(request.options)))
     if entry is not None and entry.job is not None:
-        from suanli.controller.translate import option_problems
-
         legal -= {p.index for p in option_problems(entry.job, plan.classes)}
     for index, option in enumerate(request.options):
         if index in legal:

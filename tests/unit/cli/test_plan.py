@@ -6,7 +6,7 @@ from suanli.cli.explain import duration, explain, free_groups, replicas_on_node
 from suanli.cli.plan import ClusterObjects, build_plan
 from suanli.cli.views import queue_view, quota_view, top_classes, top_nodes, top_tenants
 from suanli.placement.model import DeviceClass
-from tests.unit.cli.conftest import H100_8, NOW, centre, job
+from tests.unit.cli.conftest import H100_8, NOW, centre, job, quota, running
 
 
 def test_the_plan_admits_and_waits_like_the_operator(busy_centre: ClusterObjects) -> None:
@@ -24,7 +24,9 @@ def test_why_names_the_blocking_class_the_closest_node_and_what_unblocks(
     busy_centre: ClusterObjects,
 ) -> None:
     plan = build_plan(busy_centre)
-    item = explain(plan, "team-a/big", fresh=lambda: build_plan(busy_centre), now=NOW)
+    item = explain(
+        plan, "team-a/big", fresh=lambda p: build_plan(busy_centre, preemption=p), now=NOW
+    )
     assert item.verdict == "waiting"
     assert item.reason == "Unschedulable"
     assert item.quota == "team-a"
@@ -51,7 +53,9 @@ def test_why_over_nominal_without_a_cohort_has_nothing_to_wait_for(
     busy_centre: ClusterObjects,
 ) -> None:
     plan = build_plan(busy_centre)
-    item = explain(plan, "team-b/greedy", fresh=lambda: build_plan(busy_centre), now=NOW)
+    item = explain(
+        plan, "team-b/greedy", fresh=lambda p: build_plan(busy_centre, preemption=p), now=NOW
+    )
     assert item.reason == "QuotaExceeded"
     [option] = item.options
     assert option.quota is not None and not option.quota.fits
@@ -152,3 +156,26 @@ def test_duration_reads_like_kubectl_ages() -> None:
         "3h12m",
         "3d",
     ]
+
+
+def test_why_names_whom_the_operator_would_preempt() -> None:
+    base = centre()
+    quotas = [
+        *base.quotas,
+        quota(
+            "team-c",
+            [{"acceleratorClass": "nvidia-h100", "nominal": 8}],
+            preemption={"withinQuota": "LowerPriority"},
+        ),
+    ]
+    jobs = [
+        job("low", "team-c", H100_8, status=running("h100-1", 60), priority=0, age=100),
+        job("high", "team-c", H100_8, priority=100, age=10),
+    ]
+    objects = ClusterObjects(base.classes, quotas, jobs, base.nodes, [])
+    plan = build_plan(objects)
+    item = explain(plan, "team-c/high", fresh=lambda p: build_plan(objects, preemption=p))
+    assert item.reason == "QuotaExceeded"
+    assert item.would_preempt == ["team-c/low"]
+    # without preemption nothing is evicted: the plan itself only waits
+    assert plan.result.preemptions == []
