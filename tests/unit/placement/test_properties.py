@@ -21,6 +21,7 @@ from suanli.placement.model import (
     GangOption,
     Placement,
     Policy,
+    TopologyLevel,
     TopologyMode,
     WorkloadShape,
 )
@@ -37,6 +38,7 @@ class NodeSpec:
     cpu: int
     mem: int
     rack: str
+    super_node: str
 
 
 @st.composite
@@ -53,7 +55,9 @@ def node_specs(draw: st.DrawFn) -> NodeSpec:
         devices,
         draw(st.sampled_from([8000, 32000, 96000])),
         draw(st.sampled_from([32768, 262144])),
-        draw(st.sampled_from(["r1", "r2", "r3"])),
+        # "" is a node without the label: it belongs to no domain of that level
+        draw(st.sampled_from(["r1", "r2", "r3", ""])),
+        draw(st.sampled_from(["s1", "s2", ""])),
     )
 
 
@@ -83,6 +87,7 @@ def gangs(draw: st.DrawFn, index: int) -> Gang:
         opts,
         min_replicas=draw(st.sampled_from([None, 1])),
         topology=draw(st.sampled_from(list(TopologyMode))),
+        topology_level=draw(st.sampled_from(list(TopologyLevel))),
         choose_best_option=draw(st.booleans()),
     )
 
@@ -113,7 +118,14 @@ def build(module: Any, nodes: list[NodeSpec], policy: Policy, with_mix: bool) ->
         )
     for i, spec in enumerate(nodes):
         state.add_node(
-            f"n{i}", spec.device_class, spec.cpu, spec.mem, 16, devices=spec.devices, rack=spec.rack
+            f"n{i}",
+            spec.device_class,
+            spec.cpu,
+            spec.mem,
+            16,
+            devices=spec.devices,
+            rack=spec.rack,
+            super_node=spec.super_node,
         )
     return state
 
@@ -126,6 +138,11 @@ def check_legal(result: Placement, gang: Gang, nodes: list[NodeSpec]) -> None:
     option = gang.options[result.option_index]
     want = gang.replicas_for(option)
     assert gang.min_replicas_for(option) <= len(result.replicas) <= want
+    if gang.topology == TopologyMode.REQUIRE:
+        level = gang.topology_level
+        specs = [nodes[int(r.node[1:])] for r in result.replicas]
+        domains = {s.rack if level == TopologyLevel.RACK else s.super_node for s in specs}
+        assert len(domains) == 1 and "" not in domains, (level, domains)
     for replica in result.replicas:
         spec = nodes[int(replica.node[1:])]
         devices = replica.device_indices

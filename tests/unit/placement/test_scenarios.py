@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -76,8 +77,19 @@ def gang_of(case: dict[str, Any]) -> Gang:
     )
 
 
+def replicas_of(result: Placement) -> list[list[Any]]:
+    return [[r.node, list(r.device_indices)] for r in result.replicas]
+
+
 @pytest.mark.parametrize("case", SCENARIOS, ids=[c["name"] for c in SCENARIOS])
 def test_scenario(impl: ModuleType, case: dict[str, Any]) -> None:
+    if "unconstrained" in case["expect"]:
+        # the same gang without its topology lands elsewhere: the topology decided the answer
+        free = replace(gang_of(case), topology=TopologyMode.NONE)
+        unconstrained = build(impl, case).place(free)
+        assert isinstance(unconstrained, Placement), unconstrained
+        assert replicas_of(unconstrained) == case["expect"]["unconstrained"]
+        assert case["expect"]["unconstrained"] != case["expect"].get("replicas")
     state = build(impl, case)
     before = {name: state.node_free(name) for name in state.node_names()}
     result = state.place(gang_of(case))
@@ -92,8 +104,7 @@ def test_scenario(impl: ModuleType, case: dict[str, Any]) -> None:
         return
     assert isinstance(result, Placement), result
     assert result.option_index == expect.get("option", 0)
-    got = [[r.node, list(r.device_indices)] for r in result.replicas]
-    assert got == expect["replicas"]
+    assert replicas_of(result) == expect["replicas"]
     if "milli" in expect:
         assert all(r.milli == expect["milli"] for r in result.replicas)
     state.release_gang("job")

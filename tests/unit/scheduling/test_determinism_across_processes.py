@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+import suanli
+
 from .determinism_probe import trace
 
 REPO = Path(__file__).resolve().parents[3]
@@ -21,7 +23,10 @@ SEEDS = ("0", "1", "2654435761")
 
 
 def run_probe(implementation: str, seed: str) -> str:
-    env = dict(os.environ, PYTHONHASHSEED=seed)
+    # the subprocess imports suanli from where this process did (a mutation run's copy too)
+    source = str(Path(suanli.__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=path)
     result = subprocess.run(
         [sys.executable, "-m", "tests.unit.scheduling.determinism_probe", implementation],
         cwd=REPO,
