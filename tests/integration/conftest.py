@@ -56,6 +56,21 @@ def operator(cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[
         cluster.stop_process("operator")
 
 
+INTEGRATION_TIMEOUT = 600
+"""Seconds an integration test may take when nothing else bounds it (pytest-timeout)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every integration test runs under a pytest-timeout bound: pyproject's ``timeout``, a
+    ``--timeout`` option, its own ``@pytest.mark.timeout``, or else INTEGRATION_TIMEOUT. A hung
+    call then fails that one test instead of the whole run."""
+    if float(config.getini("timeout") or 0) > 0 or config.getoption("timeout") is not None:
+        return
+    for item in items:
+        if item.get_closest_marker("integration") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(INTEGRATION_TIMEOUT))
+
+
 class Kubectl:
     """kubectl against the test cluster, with JSON results."""
 
