@@ -70,6 +70,8 @@ setup(
             "grpcio-tools==1.85.3",
             "pytest>=8",
             "pytest-timeout>=2.3",
+            "coverage>=7.6",
+            "mutmut==3.8.1",
             "hypothesis>=6.100",
             "ruff==0.17.5",
             "mypy==2.4.1",
