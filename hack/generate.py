@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATORS = ("suanli.api.generate", "suanli.observability.generate")
+GENERATORS = ("suanli.api.generate", "suanli.observability.generate", "suanli.cli.reference")
 
 
 def collect() -> dict[str, str]:

@@ -100,4 +100,8 @@ def print_view(view: View, output: Output, empty: str) -> None:
     if not view.rows:
         console(stderr=True).print(empty)
         return
-    console().print(table(view, output is Output.WIDE))
+    out = console()
+    with out.capture() as captured:
+        out.print(table(view, output is Output.WIDE))
+    # kubectl does not pad the last column
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))

@@ -298,26 +298,36 @@ def _figure_png(draw: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _minutes(times: list[float], start: float) -> list[float]:
-    return [(t - start) / 3600 for t in times]
+def time_axis(window_seconds: float) -> tuple[float, str]:
+    """The unit of the x axis for a window: minutes up to 3 h, hours up to 3 days, else days."""
+    if window_seconds <= 3 * 3600:
+        return 60.0, "minutes since start of window"
+    if window_seconds <= 3 * 86400:
+        return 3600.0, "hours since start of window"
+    return 86400.0, "days since start of window"
+
+
+def _since_start(times: list[float], start: float, unit: float) -> list[float]:
+    return [(t - start) / unit for t in times]
 
 
 def plots(data: ReportData) -> dict[str, str]:
     """Three PNGs (base64): utilisation over time, per-tenant use, wait times."""
+    unit, axis_label = time_axis(data.end - data.start)
 
     def utilisation(axes: Any) -> None:
         for curve in data.utilisation:
             axes.plot(
-                _minutes(curve.times, data.start),
+                _since_start(curve.times, data.start, unit),
                 [100 * v for v in curve.values],
                 label=curve.label,
                 linewidth=2,
             )
         axes.set_title("Accelerator utilisation by class (% of devices allocated)")
-        axes.set_xlabel("hours since start of window")
+        axes.set_xlabel(axis_label)
         axes.set_ylabel("%")
         axes.set_ylim(0, 105)
-        axes.set_xlim(0, (data.end - data.start) / 3600)
+        axes.set_xlim(0, (data.end - data.start) / unit)
         axes.grid(alpha=0.3)
         if data.utilisation:
             axes.legend(loc="upper left")
@@ -346,15 +356,15 @@ def plots(data: ReportData) -> dict[str, str]:
     def waits(axes: Any) -> None:
         for curve in data.oldest_pending:
             axes.plot(
-                _minutes(curve.times, data.start),
+                _since_start(curve.times, data.start, unit),
                 [v / 60 for v in curve.values],
                 label=curve.label,
                 linewidth=2,
             )
         axes.set_title("Wait times: longest-waiting pending job per quota (minutes)")
-        axes.set_xlabel("hours since start of window")
+        axes.set_xlabel(axis_label)
         axes.set_ylabel("minutes")
-        axes.set_xlim(0, (data.end - data.start) / 3600)
+        axes.set_xlim(0, (data.end - data.start) / unit)
         axes.grid(alpha=0.3)
         if data.oldest_pending:
             axes.legend(loc="upper left")

@@ -38,7 +38,7 @@ def test_the_sre_page_lists_every_alert_with_its_runbook() -> None:
         assert f"\n## {alert.name}\n" in runbooks
 
 
-def test_every_page_is_in_the_nav() -> None:
+def test_the_nav_names_existing_pages_and_every_audience() -> None:
     config = (REPO / "mkdocs.yml").read_text(encoding="utf-8")
     config = config.replace("!!python/name:pymdownx.superfences.fence_code_format", "x")
     nav = yaml.safe_load(config)["nav"]
@@ -51,8 +51,14 @@ def test_every_page_is_in_the_nav() -> None:
                 found |= pages(value) if isinstance(value, list) else {str(value)}
         return found
 
-    on_disk = {str(p.relative_to(REPO / "docs")) for p in (REPO / "docs").rglob("*.md")}
-    assert pages(nav) == on_disk
+    listed = pages(nav)
+    assert all((REPO / "docs" / page).is_file() for page in listed), listed
+    audiences = {"tenants.md", "cli.md", "platform.md", "sre.md", "architecture.md"}
+    assert audiences | set(generated_files_pages()) <= listed
+
+
+def generated_files_pages() -> list[str]:
+    return [path.removeprefix("docs/") for path in generated_files()]
 
 
 def test_training_examples_are_valid_jobs() -> None:

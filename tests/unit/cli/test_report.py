@@ -17,6 +17,7 @@ from suanli.cli.report import (
     folded_hours,
     parse_window,
     plots,
+    time_axis,
     to_csv,
     to_html,
     usage_rows,
@@ -109,3 +110,9 @@ def test_html_embeds_three_non_blank_plots() -> None:
     assert page.count('<img class="plot"') == 3
     assert "all rows agree with the quotas" in page
     assert "<td>a</td><td>nvidia-h100</td><td>2.000</td>" in page
+
+
+def test_the_time_axis_unit_follows_the_window() -> None:
+    assert time_axis(1800)[1] == "minutes since start of window"
+    assert time_axis(86400) == (3600.0, "hours since start of window")
+    assert time_axis(30 * 86400)[0] == 86400.0
