@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export SUANLI_CACHE ?= $(HOME)/.cache/suanli
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help dev dev-down dev-status test lint unit integration generate check-generated bench tools venv promtool-test package clean
+.PHONY: help dev dev-down dev-status test lint unit integration generate check-generated bench tools venv promtool-test package docs clean
 
 help:
 	@echo "make dev              bring up the local compute centre (control plane, fake NPU/GPU nodes, operator, Prometheus)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test             everything CI runs"
 	@echo "make bench            placement-core benchmarks (compiled vs reference)"
 	@echo "make generate         regenerate CRDs, chart/deploy copies, dashboards and alerts"
+	@echo "make docs             the documentation site (MkDocs Material, strict link checking)"
 
 # --- environment -----------------------------------------------------------------------------
 $(VENV)/.installed: setup.py pyproject.toml $(shell find operator -name '*.pyx' -o -name '*.pxd' 2>/dev/null)
@@ -29,6 +30,7 @@ venv: $(VENV)/.installed
 tools:
 	@bash hack/build-tools.sh all
 	@bash hack/install-prometheus.sh
+	@bash hack/install-chromium.sh
 
 # --- generated artifacts ---------------------------------------------------------------------
 generate: venv
@@ -71,8 +73,14 @@ package: venv
 		sys.exit(0 if ok else 'wheel has no compiled placement core')"
 	@echo "    $$(ls build/wheel/)"
 
-test: lint check-generated package unit promtool-test integration
+test: lint check-generated docs package unit promtool-test integration
 	@echo "==> make test: all green"
+
+# The documentation site: `mkdocs build --strict` fails on a broken link or anchor, and on a
+# page missing from the nav; output in build/site.
+docs: venv
+	@echo "==> docs (mkdocs build --strict)"
+	@NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 
 bench: venv
 	@$(PY) bench/placement_bench.py
