@@ -1,17 +1,18 @@
-# The operator image. Built with a C compiler and Cython in a build stage: the placement core is
-# compiled, never replaced by the pure-Python reference.
-#   docker build -t ghcr.io/suanli/suanli:0.1.0 .
-FROM python:3.11-slim AS build
-RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
-COPY setup.py pyproject.toml README.md ./
-COPY operator ./operator
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
-
-FROM python:3.11-slim
-RUN useradd --uid 65532 --no-create-home suanli
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
-USER 65532
+# The operator image: small, non-root, and the compiled placement core checked inside it.
+#
+# The build context carries the install tree of the project's compiled wheel (`pip wheel .` then
+# `pip install --target build/image/site`), so the build itself fetches nothing and needs no
+# compiler: `make image` runs it with buildah (`--network none --pull=never`) on a local Debian
+# base made by debootstrap. The base is an argument; any Python 3.11 image works:
+#   make image                                       # local base, no registry
+#   docker build --build-arg BASE=python:3.11-slim . # after the same `make image-context`
+ARG BASE=python:3.11-slim
+FROM ${BASE}
+ARG CONTEXT=build/image
+COPY ${CONTEXT}/site /opt/suanli/site
+ENV PYTHONPATH=/opt/suanli/site PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# Fails the build when the placement core is the pure-Python reference instead of the compiled one.
+RUN python3 -c "import sys, suanli.placement._core as c; sys.exit(0 if c.__file__.endswith('.so') else 'placement core not compiled: ' + c.__file__)"
+USER 65532:65532
 EXPOSE 8080 9090
-ENTRYPOINT ["python", "-m", "suanli.controller"]
+ENTRYPOINT ["python3", "-m", "suanli.controller"]

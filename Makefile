@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 export SUANLI_CACHE ?= $(HOME)/.cache/suanli
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help dev dev-down dev-status test lint unit integration generate check-generated bench tools venv promtool-test package docs clean
+.PHONY: help dev dev-down dev-status test lint unit integration generate check-generated bench tools venv promtool-test package docs image clean
 
 help:
 	@echo "make dev              bring up the local compute centre (control plane, fake NPU/GPU nodes, operator, Prometheus)"
 	@echo "make dev-down         stop it"
 	@echo "make test             everything CI runs"
 	@echo "make bench            placement-core benchmarks (compiled vs reference)"
+	@echo "make image            the operator image from the Dockerfile (buildah, no registry)"
 	@echo "make generate         regenerate CRDs, chart/deploy copies, dashboards and alerts"
 	@echo "make docs             the documentation site (MkDocs Material, strict link checking)"
 
@@ -30,6 +31,8 @@ venv: $(VENV)/.installed
 tools:
 	@bash hack/build-tools.sh all
 	@bash hack/install-prometheus.sh
+	@if [ "$$(id -u)" = 0 ]; then bash hack/install-node-packages.sh; \
+	 else echo "tools: not root: containerd/runc/CNI/buildah not installed (no real node)"; fi
 	@bash hack/install-chromium.sh
 
 # --- generated artifacts ---------------------------------------------------------------------
@@ -82,6 +85,12 @@ docs: venv
 	@echo "==> docs (mkdocs build --strict)"
 	@NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 
+# The operator image: `pip wheel .` (compiled core), its install tree, then `buildah bud` of the
+# Dockerfile on a debootstrap Python base; an OCI archive in $(SUANLI_CACHE)/images.
+image: venv tools
+	@echo "==> operator image (buildah, --network none, base from debootstrap)"
+	@$(PY) -m suanli.localcluster.images
+
 bench: venv
 	@$(PY) bench/placement_bench.py
 
@@ -126,7 +135,7 @@ coverage:
 
 # --- the local centre ------------------------------------------------------------------------
 dev: venv tools
-	@$(PY) -m suanli.localcluster up --with-operator --with-examples --with-prometheus
+	@$(PY) -m suanli.localcluster up --with-operator --with-examples --with-prometheus --real-node=auto
 
 dev-down: venv
 	@$(PY) -m suanli.localcluster down

@@ -139,7 +139,7 @@ def up(args: argparse.Namespace) -> int:
             cluster.down()  # leftovers of a crashed run: stop what is recorded, keep nothing else
             for leftover in ("etcd", "prometheus"):
                 _remove_tree(args.dir / leftover)
-        cluster.up(scheduler=args.with_scheduler)
+        cluster.up(scheduler=args.with_scheduler, real_node=_want_real_node(args.real_node))
         install_api(cluster)
         if args.with_examples:
             cluster.apply_paths(REPO_ROOT / "examples" / "tenants")
@@ -163,6 +163,21 @@ def up(args: argparse.Namespace) -> int:
         print(f"  logs: {cluster.logs_dir}/")
         print("  stop it with: make dev-down")
     return 0
+
+
+def _want_real_node(choice: str) -> bool:
+    """``auto``: the real node where this machine allows it, else say why and run kwok only."""
+    if choice == "no":
+        return False
+    from suanli.localcluster.realnode import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is None:
+        return True
+    if choice == "yes":
+        raise ClusterError(f"--real-node=yes, but the real node cannot run here: {reason}")
+    log(f"no real node (kwok nodes only): {reason}")
+    return False
 
 
 def _remove_tree(path: Path) -> None:
@@ -204,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.add_argument("--with-examples", action="store_true")
     up_parser.add_argument("--with-prometheus", action="store_true")
     up_parser.add_argument("--with-scheduler", action="store_true", help="also kube-scheduler")
+    up_parser.add_argument(
+        "--real-node",
+        choices=("auto", "yes", "no"),
+        default="no",
+        help="a kubelet node in its own network namespace (auto: where root and cgroups allow)",
+    )
     commands.add_parser("down", help="stop what `up` started")
     commands.add_parser("status", help="what is running")
     args = parser.parse_args(argv)

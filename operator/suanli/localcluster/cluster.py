@@ -203,8 +203,13 @@ class LocalCluster:
         return int(self.read_state()["ports"]["apiserver"])
 
     @property
+    def api_address(self) -> str:
+        """127.0.0.1, or the root end of the real node's veth when there is one (see netns)."""
+        return str(self.read_state().get("api_address", "127.0.0.1"))
+
+    @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.api_port}"
+        return f"https://{self.api_address}:{self.api_port}"
 
     # --- processes --------------------------------------------------------------------------
     def start_process(
@@ -265,10 +270,23 @@ class LocalCluster:
             raise ClusterError(f"{name} exited with code {child.returncode}; its log ends:\n{tail}")
 
     # --- the control plane ----------------------------------------------------------------------
-    def up(self, *, scheduler: bool = False, nodes: bool = True) -> None:
-        """Start etcd, kube-apiserver, kube-controller-manager and kwok; wait until usable."""
+    def up(self, *, scheduler: bool = False, nodes: bool = True, real_node: bool = False) -> None:
+        """Start etcd, kube-apiserver, kube-controller-manager and kwok; wait until usable.
+
+        ``real_node``: also a kubelet node in its own network namespace (:mod:`realnode`); the
+        apiserver then binds to the node's veth address instead of loopback.
+        """
         tools = self.tools
         t0 = time.monotonic()
+        network = None
+        if real_node:
+            from suanli.localcluster import realnode
+            from suanli.localcluster.netns import API_ADDRESS
+
+            network = realnode.prepare(self)
+            state = self.read_state()
+            state["api_address"] = API_ADDRESS
+            self._write_state(state)
         pki = ensure_pki(self.state_dir / "pki", {"admin": "system:masters"})
         ports = {
             "etcd": free_port(),
@@ -318,6 +336,8 @@ class LocalCluster:
         if nodes:
             self.apply_objects(default_nodes())
         log(f"control plane up in {time.monotonic() - t0:.1f} s at {self.server}")
+        if network is not None:
+            realnode.start(self, network)
 
     def _start_etcd(self, tools: Tools, ports: Mapping[str, int]) -> None:
         client = f"http://127.0.0.1:{ports['etcd']}"
@@ -346,8 +366,8 @@ class LocalCluster:
             [
                 str(tools.kube_apiserver),
                 f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.api_address}",
+                f"--advertise-address={self.api_address}",
                 f"--secure-port={ports['apiserver']}",
                 f"--tls-cert-file={pki.serving_cert}",
                 f"--tls-private-key-file={pki.serving_key}",
@@ -357,7 +377,7 @@ class LocalCluster:
                 f"--service-account-key-file={pki.sa_pub}",
                 f"--service-account-signing-key-file={pki.sa_key}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--endpoint-reconciler-type=none",
+                *self._real_node_apiserver_args(pki),
                 "--allow-privileged=true",
                 "--profiling=false",
                 f"--cert-dir={self.state_dir / 'pki'}",
@@ -375,13 +395,33 @@ class LocalCluster:
                 f"--authorization-kubeconfig={self.kubeconfig}",
                 f"--root-ca-file={pki.ca_cert}",
                 f"--service-account-private-key-file={pki.sa_key}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(self._controllers())}",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={ports['controller_manager']}",
                 "--leader-elect=false",
                 "--use-service-account-credentials=false",
             ],
         )
+
+    def _real_node_apiserver_args(self, pki: Pki) -> list[str]:
+        """Pods must reach the apiserver through the ``kubernetes`` Service: advertise a real
+        endpoint (lease reconciler) only when there is a real node, and let the apiserver reach
+        its kubelet (logs, exec) with the admin client certificate."""
+        if "real_node" not in self.read_state():
+            return ["--endpoint-reconciler-type=none"]
+        return [
+            "--endpoint-reconciler-type=lease",
+            f"--kubelet-client-certificate={pki.client_cert('admin')}",
+            f"--kubelet-client-key={pki.client_key('admin')}",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
+
+    def _controllers(self) -> tuple[str, ...]:
+        if "real_node" not in self.read_state():
+            return CONTROLLERS
+        from suanli.localcluster.realnode import NODE_CONTROLLERS
+
+        return CONTROLLERS + NODE_CONTROLLERS
 
     def _write_kubeconfig(self, pki: Pki, port: int) -> None:
         config = {
@@ -391,7 +431,7 @@ class LocalCluster:
                 {
                     "name": "suanli-local",
                     "cluster": {
-                        "server": f"https://127.0.0.1:{port}",
+                        "server": f"https://{self.api_address}:{port}",
                         "certificate-authority": str(pki.ca_cert),
                     },
                 }
@@ -487,3 +527,13 @@ class LocalCluster:
         names = list(self.read_state()["processes"])
         for name in reversed(names):
             self.stop_process(name)
+        state = self.read_state()
+        if "real_node" in state:
+            from suanli.localcluster import realnode
+
+            left = realnode.teardown(self.state_dir, state["real_node"])
+            if left:
+                raise ClusterError(f"the real node left behind: {', '.join(left)}")
+            state.pop("real_node")
+            state.pop("api_address", None)
+            self._write_state(state)

@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = dt.timedelta(days=365)
+# Where the apiserver listens when the centre has a real node (netns.API_ADDRESS; kept here as a
+# literal so the PKI does not import the network code).
+REAL_NODE_API_ADDRESS = "10.250.0.1"
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,14 @@ def _sign(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+def _names_serving_address(path: Path) -> bool:
+    """Certificates made before the real node existed lack its apiserver address: remake them."""
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    wanted = ipaddress.ip_address(REAL_NODE_API_ADDRESS)
+    return wanted in sans.get_values_for_type(x509.IPAddress)
+
+
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
@@ -137,10 +148,11 @@ def ensure_pki(directory: Path, clients: dict[str, str | None]) -> Pki:
     ca_key_loaded = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
     assert isinstance(ca_key_loaded, ec.EllipticCurvePrivateKey)
     ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
-    if not pki.serving_cert.exists():
+    if not pki.serving_cert.exists() or not _names_serving_address(pki.serving_cert):
         key = ec.generate_private_key(ec.SECP256R1())
         names = (
             "127.0.0.1",
+            REAL_NODE_API_ADDRESS,
             "10.0.0.1",
             "localhost",
             "kubernetes",
