@@ -139,7 +139,13 @@ def up(args: argparse.Namespace) -> int:
             cluster.down()  # leftovers of a crashed run: stop what is recorded, keep nothing else
             for leftover in ("etcd", "prometheus"):
                 _remove_tree(args.dir / leftover)
-        cluster.up(scheduler=args.with_scheduler, real_node=_want_real_node(args.real_node))
+        real_node = _want_real_node(args.real_node)
+        try:
+            cluster.up(scheduler=args.with_scheduler, real_node=real_node)
+        except Exception:
+            if real_node:  # never leave a half-made node's namespace, guards or cgroups behind
+                cluster.down()
+            raise
         install_api(cluster)
         if args.with_examples:
             cluster.apply_paths(REPO_ROOT / "examples" / "tenants")
