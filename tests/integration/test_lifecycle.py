@@ -199,7 +199,9 @@ def test_a_lost_node_restarts_the_gang_elsewhere(kubectl: Kubectl, tenants: Tena
             return None
 
         moved_status = wait_for("the gang to run on another node", moved, timeout=90)
-        assert moved_status["restartCount"] == 1
+        # a lost node is the centre's fault: a fresh admission, the job's restart budget intact
+        assert moved_status.get("restartCount", 0) == 0
+        assert moved_status["attempt"] == status["attempt"] + 1
     finally:
         for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
             node["metadata"].pop(key, None)

@@ -73,7 +73,9 @@ class Sharing(ApiModel):
 
     fractional: bool = Field(
         default=False,
-        description="True when pods may ask for a fraction of one device (vGPU, vNPU, MIG).",
+        description="True when a device can be shared between pods in fractions (vGPU, vNPU, "
+        "MIG). The placement core and the simulator place such shares; a TrainingJob cannot ask "
+        "for a fraction yet (devicesPerReplica counts whole devices).",
     )
 
 

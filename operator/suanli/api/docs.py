@@ -44,11 +44,12 @@ All three are in the `suanli` category: `kubectl get suanli -A` lists everything
 - A **ComputeQuota** gives a set of tenant namespaces a nominal number of devices per class
   (plus CPU and memory, and optionally a budget in PFLOPS). Quotas in the same **cohort** lend
   idle nominal quota to each other within `lendingLimit` and borrow within `borrowingLimit`,
-  as Kueue's ClusterQueues do. **A namespace may belong to at most one ComputeQuota; the
-  operator enforces this**: its quota book refuses a second claim with an error naming the
-  namespace and both quotas, rather than guessing which one to charge (the schema alone
-  cannot see across objects). Status keeps usage per class and the accumulated metering of
-  finished pods, which survives operator restarts because it lives in status.
+  as Kueue's ClusterQueues do. **A namespace may belong to at most one ComputeQuota**: the
+  older claim keeps it, and a newer quota that lists it gets a `Conflict` condition naming
+  the namespace and both quotas and does not serve it (the schema alone cannot see across
+  objects; the validating webhook, where installed, refuses such a quota at apply time).
+  Status keeps usage per class and the accumulated metering of finished pods, which survives
+  operator restarts because it lives in status.
 - A **TrainingJob** is a gang: `replicas` identical pods (at least `minReplicas` must start
   together) and an ordered list of accelerator options. The operator admits the job on the
   first option that fits its quota and the cluster, then creates the pods with that option's

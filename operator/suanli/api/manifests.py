@@ -336,13 +336,14 @@ def cluster_role() -> dict[str, Any]:
         "metadata": _meta(OPERATOR_NAME, namespaced=False),
         "rules": [
             # Kopf lists and watches every kind the operator's handlers name, and the CRDs to
-            # find them; the delete handler's finalizer is a patch of the TrainingJob.
+            # find them. There is no Kopf change handler, so no Kopf finalizer on any object.
             _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["list", "watch"]),
             _rule([GROUP], ["acceleratorclasses"], ["list", "watch"]),
-            # get: a quota is re-read before metering is folded into its status.
+            # get: a quota is re-read before metering is added to its status.
             _rule([GROUP], ["computequotas"], ["get", "list", "watch"]),
-            # delete: TTL after finish deletes the job itself.
-            _rule([GROUP], ["trainingjobs"], ["list", "watch", "patch", "delete"]),
+            # get: re-read after a rolled-back admission; delete: TTL after finish; patch:
+            # removes the Kopf finalizer jobs created by suanli 0.1 still carry.
+            _rule([GROUP], ["trainingjobs"], ["get", "list", "watch", "patch", "delete"]),
             _rule(
                 [GROUP],
                 ["acceleratorclasses/status", "computequotas/status", "trainingjobs/status"],
@@ -351,13 +352,17 @@ def cluster_role() -> dict[str, Any]:
             # Pods carry an ownerReference to their TrainingJob with blockOwnerDeletion, which
             # needs this where the OwnerReferencesPermissionEnforcement admission plugin is on.
             _rule([GROUP], ["trainingjobs/finalizers"], ["update"]),
-            # A gang is pods plus a headless Service and a ConfigMap (rendezvous, rank table),
-            # removed with the job by garbage collection; a restart deletes the gang's pods in
-            # one deletecollection call, a lost node's pods one by one.
-            _rule([""], ["pods"], ["list", "watch", "create", "delete", "deletecollection"]),
-            _rule([""], ["services", "configmaps"], ["create"]),
+            # A gang is pods plus a headless Service and a rank-table ConfigMap, removed with the
+            # job by garbage collection. delete: a released gang's pods, a rolled-back
+            # admission's objects; patch: the metering finalizer is removed once a pod is billed;
+            # deletecollection: the rank tables of a job's earlier admissions.
+            _rule([""], ["pods"], ["list", "watch", "create", "delete", "patch"]),
+            _rule([""], ["services"], ["create", "delete"]),
+            _rule([""], ["configmaps"], ["create", "delete", "deletecollection"]),
             _rule([""], ["nodes"], ["list", "watch"]),
             _rule([""], ["events"], ["create"]),
+            # spec.priorityClassName is resolved to the PriorityClass's value.
+            _rule(["scheduling.k8s.io"], ["priorityclasses"], ["list", "watch"]),
             # The admission server merges its CA into its own webhook configuration only.
             _rule(
                 ["admissionregistration.k8s.io"],

@@ -316,9 +316,10 @@ class TrainingJobStatus(ApiModel):
     attempt: int | None = Field(
         default=None,
         ge=0,
-        description="Admissions so far. Every admission gets the next number, and its pods and "
-        "rank table carry it in their names (<job>-a<attempt>-<replica>), so a re-admitted "
-        "job never reuses an earlier admission's objects.",
+        description="The number of the job's latest admission (0 for the first). Every admission "
+        "gets the next number, and its pods and rank table carry it in their names "
+        "(<job>-a<attempt>-<replica>), so a re-admitted job never reuses an earlier admission's "
+        "objects.",
     )
     observed_generation: int | None = Field(
         default=None, ge=0, description="The generation this status describes."

@@ -16,7 +16,8 @@ import kopf
 from prometheus_client import start_http_server
 
 from suanli import __version__
-from suanli.controller import handlers  # registers the Kopf handlers on import
+from suanli.api.manifests import WEBHOOK_PORT
+from suanli.controller import admission, handlers  # noqa: F401  (registers the Kopf handlers)
 from suanli.controller.loop import Settings
 from suanli.metrics import Metrics
 
@@ -40,6 +41,20 @@ def main(argv: list[str] | None = None) -> int:
         default=10.0,
         help="seconds a requeued job waits before it is considered again",
     )
+    parser.add_argument(
+        "--gang-start-limit",
+        type=int,
+        default=3,
+        help="gang-start timeouts after which a job fails (GangStartLimitExceeded); counted "
+        "apart from restartLimit, since a gang that cannot start is the centre's fault",
+    )
+    parser.add_argument(
+        "--not-ready-grace",
+        type=float,
+        default=300.0,
+        help="seconds a node may be NotReady before the gangs on it are restarted elsewhere "
+        "(cordoned or NoSchedule-tainted nodes only stop new placements)",
+    )
     parser.add_argument("--max-overtakes", type=int, default=8)
     parser.add_argument(
         "--leader-election",
@@ -50,26 +65,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
     parser.add_argument("--lease-seconds", type=int, default=15)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--webhook",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="serve the validating webhook over TLS (every replica; default off)",
+    )
+    parser.add_argument("--webhook-port", type=int, default=WEBHOOK_PORT)
+    parser.add_argument(
+        "--webhook-host",
+        action="append",
+        default=[],
+        help="a name or IP the apiserver uses for the webhook (URL mode), added to the "
+        "serving certificate; repeatable",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handlers.SETTINGS = Settings(
-        gang_start_timeout=args.gang_start_timeout,
-        requeue_backoff=args.requeue_backoff,
-        max_overtakes=args.max_overtakes,
+    metrics = Metrics(__version__)
+    identity = f"{socket.gethostname()}-{os.getpid()}"
+    memo = kopf.Memo(
+        settings=Settings(
+            gang_start_timeout=args.gang_start_timeout,
+            gang_start_limit=args.gang_start_limit,
+            requeue_backoff=args.requeue_backoff,
+            not_ready_grace=args.not_ready_grace,
+            max_overtakes=args.max_overtakes,
+        ),
+        metrics=metrics,
+        identity=identity,
+        lease={"namespace": args.lease_namespace, "seconds": args.lease_seconds}
+        if args.leader_election
+        else None,
     )
-    handlers.METRICS = Metrics(__version__)
-    if args.leader_election:
-        identity = f"{socket.gethostname()}-{os.getpid()}"
-        handlers.LEASE.update(
-            namespace=args.lease_namespace, identity=identity, seconds=args.lease_seconds
+    if args.webhook:
+        admission.OPTIONS = admission.WebhookOptions(
+            port=args.webhook_port,
+            bind=args.bind_address,
+            hosts=tuple(args.webhook_host),
+            namespace=args.lease_namespace,
         )
     # Kopf logs every handler run at INFO; our handlers only feed the cache.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    start_http_server(args.metrics_port, addr=args.bind_address, registry=handlers.METRICS.registry)
+    start_http_server(args.metrics_port, addr=args.bind_address, registry=metrics.registry)
     kopf.run(
+        memo=memo,
         clusterwide=True,
         standalone=args.standalone,
         priority=args.priority,

@@ -3,12 +3,16 @@
 Level-triggered: every event replaces the whole stored object (or removes it), so replaying the
 initial LIST after a restart rebuilds exactly the same view. Readers take a snapshot (shallow
 copies of the dicts) so a scheduling cycle sees one consistent moment while events keep arriving.
+
+Every object is checked completely when it enters the cache (the ``checkers``, pure functions of
+one object): the verdict is kept beside it, so a malformed object is known as such before any
+cycle looks at it, and is checked once per change rather than once per cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -22,6 +26,7 @@ class Kind(StrEnum):
     TRAINING_JOB = "trainingjobs"
     NODE = "nodes"
     POD = "pods"
+    PRIORITY_CLASS = "priorityclasses"
 
 
 def object_key(body: Object) -> str:
@@ -37,9 +42,14 @@ class Snapshot:
 
     revision: int
     objects: Mapping[Kind, Mapping[str, Object]]
+    verdicts: Mapping[Kind, Mapping[str, Any]] = field(default_factory=dict)
 
     def of(self, kind: Kind) -> Mapping[str, Object]:
         return self.objects[kind]
+
+    def verdict(self, kind: Kind, key: str) -> Any:
+        """The checker's verdict on the object (None for kinds without a checker)."""
+        return self.verdicts.get(kind, {}).get(key)
 
 
 @dataclass
@@ -49,11 +59,16 @@ class Cache:
     )
     revision: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    checkers: Mapping[Kind, Callable[[Object], Any]] = field(default_factory=dict)
+    verdicts: dict[Kind, dict[str, Any]] = field(
+        default_factory=lambda: {kind: {} for kind in Kind}
+    )
 
     def apply_event(self, kind: Kind, event_type: str | None, body: Object) -> None:
         key = object_key(body)
         store = self.objects[kind]
         if event_type == "DELETED":
+            self.verdicts[kind].pop(key, None)
             if store.pop(key, None) is None:
                 return
         else:
@@ -64,6 +79,9 @@ class Cache:
                 and previous.get("metadata", {}).get("resourceVersion") == version
             ):
                 return
+            checker = self.checkers.get(kind)
+            if checker is not None and not _same_spec(previous, body):
+                self.verdicts[kind][key] = checker(body)
             store[key] = body
         self.revision += 1
         self.changed.set()
@@ -72,4 +90,18 @@ class Cache:
         return Snapshot(
             revision=self.revision,
             objects={kind: dict(store) for kind, store in self.objects.items()},
+            verdicts={kind: dict(found) for kind, found in self.verdicts.items()},
         )
+
+
+def _same_spec(previous: Object | None, body: Object) -> bool:
+    """A status-only change (same generation, same labels and names) needs no new check."""
+    if previous is None:
+        return False
+    old, new = previous.get("metadata", {}), body.get("metadata", {})
+    return (
+        old.get("generation") is not None
+        and old.get("generation") == new.get("generation")
+        and old.get("labels") == new.get("labels")
+        and old.get("annotations") == new.get("annotations")
+    )

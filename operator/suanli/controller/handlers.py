@@ -2,6 +2,10 @@
 
 Handlers do no API calls and no decisions: they record what they saw and wake the loop. That
 keeps them idempotent and level-triggered — a missed or repeated event changes nothing but timing.
+Settings, metrics and the Lease arrive in Kopf's ``memo`` (filled by ``__main__``), never in
+module globals. There is no Kopf change handler and so no Kopf finalizer or annotation on any
+object: a TrainingJob is deleted at once, and its pods' metering finalizer (see
+:mod:`.metering`) keeps their time from being lost with them.
 """
 
 from __future__ import annotations
@@ -9,24 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
 from suanli.api import GROUP, VERSION
-from suanli.constants import JOB_NAME_LABEL, KOPF_PREFIX
 from suanli.controller.cache import Kind
-from suanli.controller.kube import Kube
+from suanli.controller.kube import API_THREADS, Kube
 from suanli.controller.leader import LeaderElector
 from suanli.controller.loop import Controller, Settings
 from suanli.metrics import Metrics
 
 log = logging.getLogger("suanli.handlers")
-
-FINALIZER = "suanli.io/finalizer"
-SETTINGS = Settings()  # replaced from the command line before Kopf starts
-METRICS: Metrics | None = None  # likewise
-LEASE: dict[str, Any] = {}  # namespace, identity, seconds; empty: no leader election
 
 
 @kopf.on.startup()
@@ -35,35 +34,39 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.inactivity_timeout = 120
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=KOPF_PREFIX, key="last-handled-configuration"
-    )
     settings.posting.level = logging.WARNING
-    kube = await asyncio.to_thread(Kube, METRICS)
-    controller = Controller(kube, SETTINGS, METRICS)
-    if METRICS is not None:
-        METRICS.attach_state(controller.published)
+    # every blocking API call runs in a thread: enough of them for a burst of admissions
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="suanli-api")
+    )
+    metrics = memo.get("metrics")
+    metrics = metrics if isinstance(metrics, Metrics) else None
+    identity = str(memo.get("identity") or "suanli")
+    kube = await asyncio.to_thread(Kube, metrics, identity)
+    configured = memo.get("settings")
+    controller = Controller(
+        kube, configured if isinstance(configured, Settings) else Settings(), metrics
+    )
+    if metrics is not None:
+        metrics.attach_state(controller.published)
     memo["controller"] = controller
     memo["loop"] = asyncio.create_task(controller.run(), name="suanli-loop")
-    if LEASE:
-        elector = LeaderElector(
-            kube, LEASE["namespace"], LEASE["identity"], lease_seconds=LEASE["seconds"]
-        )
+    lease = memo.get("lease")
+    if isinstance(lease, dict) and lease:
+        elector = LeaderElector(kube, lease["namespace"], identity, lease_seconds=lease["seconds"])
         controller.leading = False
         memo["elector"] = elector
 
         def on_change(leading: bool) -> None:
             controller.leading = leading
-            if METRICS is not None:
-                METRICS.set_leader(leading)
+            if metrics is not None:
+                metrics.set_leader(leading)
             if leading:
                 controller.cache.changed.set()
 
         memo["election"] = asyncio.create_task(elector.run(on_change), name="suanli-election")
-    elif METRICS is not None:
-        METRICS.set_leader(True)
+    elif metrics is not None:
+        metrics.set_leader(True)
     log.info("suanli operator configured")
 
 
@@ -117,21 +120,6 @@ async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     _feed(Kind.POD, event, memo)
 
 
-@kopf.on.delete(GROUP, VERSION, "trainingjobs")
-async def training_job_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Before a job (and with it its pods) goes away, add its pods' accelerator time to its
-    quota's metering, so consumed device-seconds are never lost with the job."""
-    controller = memo.get("controller")
-    if not isinstance(controller, Controller) or not controller.leading:
-        raise kopf.TemporaryError("not the leader: metering is folded by the leader", delay=5)
-    namespace = body.metadata.namespace or ""
-    pods = [
-        pod
-        for pod in controller.cache.snapshot().of(Kind.POD).values()
-        if pod["metadata"].get("namespace") == namespace
-        and (pod["metadata"].get("labels") or {}).get(JOB_NAME_LABEL) == body.metadata.name
-    ]
-    try:
-        await controller.fold(namespace, pods)
-    except Exception as exc:  # keep the finalizer and retry soon; never lose the usage
-        raise kopf.TemporaryError(f"metering not folded yet: {exc}", delay=1) from exc
+@kopf.on.event("scheduling.k8s.io", "v1", "priorityclasses")
+async def priority_class_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _feed(Kind.PRIORITY_CLASS, event, memo)

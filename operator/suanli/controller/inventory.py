@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from suanli.constants import (
+    DEVICE_INDICES_ANNOTATION,
     JOB_NAME_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
@@ -146,6 +147,19 @@ def foreign_pod_charge(pod: Mapping[str, Any], resource_names: Iterable[str]) ->
     return PodCharge(str(node), cpu, memory, devices, 1000)
 
 
+def stale_pod_charge(pod: Mapping[str, Any], resource_names: Iterable[str]) -> PodCharge | None:
+    """A suanli pod of a released admission: its recorded chips, until it stops running."""
+    charge = foreign_pod_charge(pod, resource_names)
+    indices = (pod.get("metadata", {}).get("annotations") or {}).get(DEVICE_INDICES_ANNOTATION)
+    if charge is None or not indices or not isinstance(charge.devices, int):
+        return charge
+    try:
+        chips = tuple(int(i) for i in str(indices).split(","))
+    except ValueError:
+        return charge
+    return PodCharge(charge.node, charge.cpu_milli, charge.memory_mib, chips, charge.milli)
+
+
 class Inventory:
     """The ClusterState plus the record of what was put into it, for diffing."""
 
@@ -218,13 +232,22 @@ class Inventory:
         with contextlib.suppress(KeyError):
             self.state.release_gang(key)
 
-    def sync_foreign_pods(self, pods: Mapping[str, Mapping[str, Any]]) -> None:
+    def sync_foreign_pods(
+        self, pods: Mapping[str, Mapping[str, Any]], covered: frozenset[str] = frozenset()
+    ) -> None:
+        """Bind what pods outside the recorded admissions take: pods suanli did not create, and
+        suanli's own pods that no admission covers any more (``covered``: the keys of current
+        admissions' pods) but that still run — a released gang's pods until they are gone — so
+        their devices are not handed out while they hold them."""
         resources = [entry.resource_name for entry in self.catalogue.values()]
         wanted: dict[str, PodCharge] = {}
         for key, body in pods.items():
             if is_suanli_pod(body):
-                continue
-            charge = foreign_pod_charge(body, resources)
+                if key in covered:
+                    continue
+                charge = stale_pod_charge(body, resources)
+            else:
+                charge = foreign_pod_charge(body, resources)
             if charge is not None and charge.node in self.nodes:
                 wanted[f"pod:{key}"] = charge
         for key in [k for k in self.foreign if wanted.get(k) != self.foreign[k]]:

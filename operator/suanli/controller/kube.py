@@ -8,6 +8,7 @@ event triggers a fresh decision. No blind overwrites.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
@@ -16,14 +17,44 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from suanli.api import GROUP, VERSION
+from suanli.constants import ATTEMPT_LABEL, JOB_NAME_LABEL
 from suanli.metrics import Metrics
+from suanli.reasons import Reason
+from suanli.workload.pods import METERING_FINALIZER
 
-ERROR_REASONS = {409: "Conflict", 404: "NotFound", 403: "Forbidden", 422: "Invalid"}
+ERROR_REASONS = {
+    409: Reason.API_CONFLICT,
+    404: Reason.API_NOT_FOUND,
+    403: Reason.API_FORBIDDEN,
+    422: Reason.API_INVALID,
+    400: Reason.API_BAD_REQUEST,
+}
+# The API server refused the object itself: retrying the same object can never succeed.
+TERMINAL_STATUSES = frozenset({400, 422})
+# Blocking calls run in threads; enough of them that a burst of admissions is written at once.
+API_THREADS = 64
 
 
-def error_reason(exc: ApiException) -> str:
+def error_reason(exc: ApiException) -> Reason:
     status = int(exc.status or 0)
-    return ERROR_REASONS.get(status, "ServerError" if status >= 500 else "Other")
+    return ERROR_REASONS.get(status, Reason.API_SERVER_ERROR if status >= 500 else Reason.API_OTHER)
+
+
+def is_terminal(exc: BaseException) -> bool:
+    """True when the API server refused an object for a reason that will not change by itself."""
+    return isinstance(exc, ApiException) and int(exc.status or 0) in TERMINAL_STATUSES
+
+
+def api_message(exc: BaseException) -> str:
+    """The API server's own explanation of a refusal (its Status message), else the error."""
+    if isinstance(exc, ApiException):
+        try:
+            status = json.loads(exc.body or "{}")
+        except (TypeError, ValueError):
+            status = {}
+        message = status.get("message") if isinstance(status, dict) else None
+        return str(message or f"{exc.status} {exc.reason}")
+    return str(exc)
 
 
 log = logging.getLogger("suanli.kube")
@@ -32,13 +63,18 @@ log = logging.getLogger("suanli.kube")
 class Kube:
     """The operator's own API client (Kopf has its own for watches and handler patches)."""
 
-    def __init__(self, metrics: Metrics | None = None) -> None:
+    def __init__(self, metrics: Metrics | None = None, identity: str = "suanli") -> None:
         self.metrics = metrics
+        self.identity = identity
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
             config.load_kube_config()  # type: ignore[no-untyped-call]
-        self.api_client = client.ApiClient()
+        configuration = client.Configuration.get_default_copy()
+        configuration.connection_pool_maxsize = API_THREADS
+        self.api_client = client.ApiClient(configuration)
+        # the API server's audit log then says which replica made every write
+        self.api_client.user_agent = f"suanli-operator/{identity}"
         self.custom = client.CustomObjectsApi(self.api_client)
         self.core = client.CoreV1Api(self.api_client)
 
@@ -84,8 +120,10 @@ class Kube:
 
     # --- objects of a gang ----------------------------------------------------------------------
     def create(self, manifest: Mapping[str, Any]) -> bool:
-        """Create a Pod, Service or ConfigMap; an existing one with that name counts as done
-        (names are deterministic per job attempt, so a retry after a crash is idempotent)."""
+        """Create a Pod, Service or ConfigMap; False when one of that name exists already.
+
+        Names carry the admission's attempt number, so an existing object is this very
+        admission's (a retry after a crash), never an earlier admission's."""
         kind = manifest["kind"]
         namespace = manifest["metadata"]["namespace"]
         creators: dict[str, Callable[..., Any]] = {
@@ -106,18 +144,66 @@ class Kube:
         if self.metrics is not None:
             self.metrics.count_api_error(resource, error_reason(exc))
 
-    def delete_job_pods(self, namespace: str, job_name: str) -> None:
-        from suanli.constants import JOB_NAME_LABEL
-
-        self.core.delete_collection_namespaced_pod(
-            namespace, label_selector=f"{JOB_NAME_LABEL}={job_name}", grace_period_seconds=30
-        )
-
-    def force_delete_pod(self, namespace: str, name: str) -> None:
+    def delete(self, manifest: Mapping[str, Any]) -> None:
+        """Delete a Pod, Service or ConfigMap built for an admission (gone already is fine)."""
+        kind = manifest["kind"]
+        metadata = manifest["metadata"]
+        deleters: dict[str, Callable[..., Any]] = {
+            "Pod": self.core.delete_namespaced_pod,
+            "Service": self.core.delete_namespaced_service,
+            "ConfigMap": self.core.delete_namespaced_config_map,
+        }
+        options = {"grace_period_seconds": 0} if kind == "Pod" else {}
         try:
-            self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+            deleters[kind](metadata["name"], metadata["namespace"], **options)
         except ApiException as exc:
             if exc.status != 404:
+                self.count_error(f"{kind.lower()}s", exc)
+                raise
+
+    def delete_pod(self, namespace: str, name: str, *, force: bool = False) -> None:
+        """Delete one pod (grace 0 when ``force``); its metering finalizer holds it until billed."""
+        try:
+            self.core.delete_namespaced_pod(
+                name, namespace, grace_period_seconds=0 if force else 30
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                self.count_error("pods", exc)
+                raise
+
+    def delete_stale_rank_tables(self, namespace: str, job_name: str, attempt: int) -> None:
+        """Remove the rank-table ConfigMaps of the job's earlier admissions."""
+        self.core.delete_collection_namespaced_config_map(
+            namespace, label_selector=f"{JOB_NAME_LABEL}={job_name},{ATTEMPT_LABEL}!={attempt}"
+        )
+
+    def remove_finalizer(
+        self, body: Mapping[str, Any], finalizer: str = METERING_FINALIZER
+    ) -> None:
+        """Drop ``finalizer`` from a pod (or a TrainingJob), only if its list is unchanged."""
+        metadata = body["metadata"]
+        finalizers = list(metadata.get("finalizers") or [])
+        if finalizer not in finalizers:
+            return
+        patch = [
+            {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+            {
+                "op": "replace",
+                "path": "/metadata/finalizers",
+                "value": [f for f in finalizers if f != finalizer],
+            },
+        ]
+        try:
+            if body.get("kind") == "TrainingJob":
+                self.custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, metadata["namespace"], "trainingjobs", metadata["name"], patch
+                )
+            else:
+                self.core.patch_namespaced_pod(metadata["name"], metadata["namespace"], patch)
+        except ApiException as exc:
+            # 404: gone; 422: the test op failed (the list changed), the next event retries
+            if exc.status not in (404, 422):
                 self.count_error("pods", exc)
                 raise
 
@@ -170,7 +256,7 @@ class Kube:
             count=1,
             source=client.V1EventSource(component="suanli"),
             reporting_component="suanli.io/operator",
-            reporting_instance="suanli",
+            reporting_instance=self.identity[:128],
         )
         try:
             self.core.create_namespaced_event(metadata.get("namespace") or "default", event)

@@ -143,13 +143,19 @@ def pod_allocation(pod: Object, devices: int, tflops: float) -> RunningAllocatio
     if started is None:
         return None
     finished = None
-    if status.get("phase") in ("Succeeded", "Failed"):
-        ends = [
-            epoch_seconds((c.get("state") or {}).get("terminated", {}).get("finishedAt"))
-            for c in status.get("containerStatuses") or []
-        ]
+    containers = status.get("containerStatuses") or []
+    terminated = [(c.get("state") or {}).get("terminated") for c in containers]
+    # done when the pod says so, or when every container has stopped (a deleted pod's
+    # containers stop before the kubelet reports a phase)
+    if status.get("phase") in ("Succeeded", "Failed") or (terminated and all(terminated)):
+        ends = [epoch_seconds((t or {}).get("finishedAt")) for t in terminated]
         known = [e for e in ends if e is not None]
         finished = max(*known, started) if known else started
+    elif (pod.get("metadata") or {}).get("deletionTimestamp"):
+        # a deleted pod holds its devices until its deletion time at the latest: the exported
+        # counter and the bill (suanli.controller.metering) both stop there
+        deadline = epoch_seconds(pod["metadata"]["deletionTimestamp"])
+        finished = None if deadline is None else max(deadline, started)
     return RunningAllocation(devices, tflops / 1000, started, finished)
 
 

@@ -826,15 +826,18 @@ def check_class_against(
     *,
     nodes: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[Problem, ...]:
-    """A node selector overlapping another class's (a node of the union matches both, or a
+    """A node selector overlapping an older class's (a node of the union matches both, or a
     node in ``nodes`` does), and changes that would strand jobs admitted on this class.
 
+    As with quotas, the older class keeps its nodes (by creationTimestamp, then name; a class
+    being created is the newest), so only the newer of two overlapping classes is refused.
     ``admitted_jobs`` may hold any TrainingJobs: only those Admitted or Running on this class
     (``status.chosenOption``) count."""
     name = new.metadata.name or ""
+    my_age = _model_age(new)
     problems = []
     for other in usable_classes(other_classes).values():
-        if other.metadata.name == name:
+        if other.metadata.name == name or _model_age(other) > my_age:
             continue
         theirs = other.spec.node_labels
         shared_node = next(
@@ -912,6 +915,10 @@ def check_class_against(
                 )
                 break
     return tuple(problems)
+
+
+def _model_age(model: AcceleratorClass) -> tuple[str, str]:
+    return model.metadata.creation_timestamp or "\uffff", model.metadata.name or ""
 
 
 def _admitted_shape(body: Mapping[str, Any]) -> tuple[int | None, int]:

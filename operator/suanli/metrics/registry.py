@@ -25,8 +25,11 @@ from suanli.reasons import (
     ADMISSION_REASONS,
     API_ERROR_REASONS,
     EVICTION_REASONS,
+    OBJECT_ERROR_REASONS,
     REJECTION_REASONS,
 )
+
+OBJECT_KINDS = ("TrainingJob", "ComputeQuota", "AcceleratorClass")
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -137,6 +140,15 @@ class Metrics:
             ("resource", "reason"),
             registry=self.registry,
         )
+        self._object_errors = Counter(
+            "suanli_object_errors",
+            "Objects the operator could not handle, by kind and reason (Invalid: refused at the "
+            "cache; CreateRefused: the API server refused what was built from it; InternalError: "
+            "handling it raised; Conflict: it contradicts an older object). The cycle goes on "
+            "for every other object.",
+            ("kind", "reason"),
+            registry=self.registry,
+        )
         self._leader_gauge.set(0)
 
     # --- state ---------------------------------------------------------------------------------
@@ -180,6 +192,9 @@ class Metrics:
 
     def count_api_error(self, resource: str, reason: str) -> None:
         self._api_errors.labels(_label("resource", resource), _reason(reason)).inc()
+
+    def count_object_error(self, kind: str, reason: str) -> None:
+        self._object_errors.labels(_label("kind", kind), _reason(reason)).inc()
 
     def observe_queue_wait(self, quota: str, accelerator_class: str, seconds: float) -> None:
         self._queue_wait.labels(_label("quota", quota), _label("class", accelerator_class)).observe(
@@ -228,6 +243,9 @@ class Metrics:
         for resource in api_resources:
             for reason in API_ERROR_REASONS:
                 self._api_errors.labels(_label("resource", resource), reason)
+        for kind in OBJECT_KINDS:
+            for reason in OBJECT_ERROR_REASONS:
+                self._object_errors.labels(kind, reason)
 
     # --- exposition ----------------------------------------------------------------------------
     def exposition(self) -> bytes:

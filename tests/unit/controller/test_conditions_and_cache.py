@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from suanli.controller.cache import Cache, Kind
 from suanli.controller.conditions import same_ignoring_time, set_condition
-from suanli.controller.loop import status_differs
+from suanli.controller.status import differs as status_differs
 
 
 def test_transition_time_changes_only_when_status_flips() -> None:

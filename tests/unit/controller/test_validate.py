@@ -38,6 +38,7 @@ def catalogue(devices: int = 64, nodes: int = 8) -> dict[str, dict[str, Any]]:
     classes = corpus.catalogue()
     for body in classes.values():
         body["status"] = {"nodes": nodes, "devices": devices}
+        body["metadata"]["creationTimestamp"] = OLD  # as the cache holds them: created before
     return classes
 
 
@@ -348,3 +349,17 @@ def test_vendor_and_resource_name_must_agree() -> None:
     body["spec"]["resourceName"] = "huawei.com/Ascend910"
     (problem,) = check_accelerator_class(body).problems
     assert problem.field == "spec.resourceName" and "nvidia.com/*" in problem.message
+
+
+def test_of_two_overlapping_classes_only_the_newer_is_refused() -> None:
+    older = accelerator_class(**{"/metadata/creationTimestamp": "2024-01-01T00:00:00Z"})
+    newer = accelerator_class(
+        **{
+            "/metadata/name": "ascend-910b-copy",
+            "/metadata/creationTimestamp": "2025-01-01T00:00:00Z",
+        }
+    )
+    classes: dict[str, Any] = {"ascend-910b": older, "ascend-910b-copy": newer}
+    assert check_class_against(older, None, classes, {}) == ()
+    (problem,) = check_class_against(newer, None, classes, {})
+    assert problem.field == "spec.nodeLabels" and "'ascend-910b'" in problem.message

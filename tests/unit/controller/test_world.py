@@ -1,0 +1,153 @@
+"""Reading a snapshot: quotas sharing a namespace, node taints, jobs set aside with a reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from suanli.controller.cache import Cache, Kind
+from suanli.controller.facts import node_facts
+from suanli.controller.inventory import CatalogueEntry
+from suanli.controller.validate import (
+    check_accelerator_class,
+    check_compute_quota,
+    check_training_job,
+)
+from suanli.controller.world import observe
+from suanli.placement.model import DeviceClass
+from suanli.reasons import Reason
+
+ASCEND = CatalogueEntry(
+    DeviceClass("ascend-910b", 8, 8, (1, 2, 4, 8), multi_replica_count=8, tflops=376.0),
+    "huawei",
+    "huawei.com/Ascend910",
+    (("accelerator", "huawei-Ascend910"),),
+)
+
+
+def quota(name: str, created: str, *namespaces: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "suanli.io/v1alpha1",
+        "kind": "ComputeQuota",
+        "metadata": {
+            "name": name,
+            "creationTimestamp": created,
+            "resourceVersion": "1",
+            "generation": 1,
+        },
+        "spec": {"namespaces": list(namespaces), "resources": []},
+    }
+
+
+def job(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "suanli.io/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "resourceVersion": "1",
+            "generation": 1,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
+        "spec": {
+            "replicas": 1,
+            "accelerators": [{"acceleratorClass": "ascend-910b", "devicesPerReplica": 8}],
+            "template": {"spec": {"containers": [{"name": "c", "image": "i:1"}]}},
+            **spec,
+        },
+    }
+
+
+def cache_with(*events: tuple[Kind, dict[str, Any]]) -> Cache:
+    cache = Cache(
+        checkers={
+            Kind.TRAINING_JOB: check_training_job,
+            Kind.COMPUTE_QUOTA: check_compute_quota,
+            Kind.ACCELERATOR_CLASS: check_accelerator_class,
+        }
+    )
+    for kind, body in events:
+        cache.apply_event(kind, "ADDED", body)
+    return cache
+
+
+def test_the_older_quota_keeps_a_contested_namespace_and_the_newer_gets_a_conflict() -> None:
+    cache = cache_with(
+        (Kind.COMPUTE_QUOTA, quota("newcomer", "2026-02-01T00:00:00Z", "shared", "own")),
+        (Kind.COMPUTE_QUOTA, quota("zz-first", "2026-01-01T00:00:00Z", "shared")),
+    )
+    world = observe(cache.snapshot(), {}, 0.0)
+    assert world.quota_of_namespace == {"shared": "zz-first", "own": "newcomer"}
+    assert set(world.conflicts) == {"newcomer"}
+    assert "ComputeQuota zz-first" in world.conflicts["newcomer"]
+    assert "newcomer" in world.conflicts["newcomer"] and "shared" in world.conflicts["newcomer"]
+
+
+def test_invalid_jobs_are_set_aside_naming_the_field_and_others_go_on() -> None:
+    long_name = "j" * 60  # valid for a TrainingJob, too long for its pods' hostnames
+    cache = cache_with(
+        (Kind.COMPUTE_QUOTA, quota("team", "2026-01-01T00:00:00Z", "team")),
+        (Kind.TRAINING_JOB, job(long_name, "team")),
+        (
+            Kind.TRAINING_JOB,
+            job(
+                "unknown-class",
+                "team",
+                accelerators=[{"acceleratorClass": "nope", "devicesPerReplica": 1}],
+            ),
+        ),
+        (Kind.TRAINING_JOB, job("fine", "team")),
+    )
+    world = observe(cache.snapshot(), {}, 0.0)
+    assert world.invalid[f"team/{long_name}"].reason is Reason.INVALID
+    assert "metadata.name" in world.invalid[f"team/{long_name}"].message
+    # no class is in the (empty) catalogue: the job waits, naming the option, until one exists
+    assert world.invalid["team/unknown-class"].reason is Reason.UNKNOWN_ACCELERATOR_CLASS
+    assert world.invalid["team/fine"].reason is Reason.UNKNOWN_ACCELERATOR_CLASS
+
+
+def test_a_job_in_backoff_is_not_pending_and_a_missing_priority_class_waits() -> None:
+    cache = cache_with(
+        (Kind.COMPUTE_QUOTA, quota("team", "2026-01-01T00:00:00Z", "team")),
+        (Kind.TRAINING_JOB, job("later", "team")),
+        (Kind.TRAINING_JOB, job("urgent", "team", priorityClassName="urgent")),
+    )
+    snapshot = cache.snapshot()
+    world = observe(snapshot, {"team/later": 100.0}, 50.0)
+    assert world.invalid["team/urgent"].reason in (
+        Reason.UNKNOWN_PRIORITY_CLASS,
+        Reason.UNKNOWN_ACCELERATOR_CLASS,
+    )
+
+
+def node(taints: list[dict[str, str]], *, ready: bool = True, cordoned: bool = False) -> Any:
+    return {
+        "metadata": {"name": "n1"},
+        "spec": {"taints": taints, "unschedulable": cordoned},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
+            ]
+        },
+    }
+
+
+def test_which_taints_stop_placements_and_which_evict() -> None:
+    catalogue = {"ascend-910b": ASCEND}
+    tolerated = node([{"key": "huawei.com/Ascend910", "effect": "NoSchedule"}])
+    assert not node_facts(tolerated, catalogue).unschedulable
+    evicting = node([{"key": "huawei.com/Ascend910", "effect": "NoExecute"}])
+    assert node_facts(evicting, catalogue).no_execute  # our pods tolerate NoSchedule only
+    mirror = node([{"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}], ready=False)
+    facts = node_facts(mirror, catalogue)
+    assert not facts.no_execute and not facts.ready
+    assert facts.not_ready_since == 1_767_225_600.0
+    other = node([{"key": "maintenance", "effect": "NoSchedule"}], cordoned=False)
+    assert (
+        node_facts(other, catalogue).unschedulable and not node_facts(other, catalogue).no_execute
+    )
+    assert node_facts(node([], cordoned=True), catalogue).unschedulable
