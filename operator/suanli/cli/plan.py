@@ -14,6 +14,7 @@ the operator holds back for a few seconds after a failed apply counts as pending
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from suanli.api.acceleratorclass import AcceleratorClass
 from suanli.api.computequota import ComputeQuota
 from suanli.api.trainingjob import Phase, TrainingJob
+from suanli.constants import ATTEMPT_LABEL, JOB_NAME_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from suanli.controller import translate
 from suanli.controller.conditions import epoch_seconds
 from suanli.controller.inventory import CatalogueEntry, Inventory, sync_admissions
@@ -126,6 +128,28 @@ def option_problems(job: TrainingJob, classes: Mapping[str, DeviceClass]) -> lis
     return problems
 
 
+def covered_pods(
+    pods: Iterable[Mapping[str, Any]], admitted: Iterable[Admission], jobs: Mapping[str, JobEntry]
+) -> frozenset[str]:
+    """Keys of the pods that admitted jobs' recorded placements already account for: suanli's
+    pods of each admitted job's current attempt."""
+    attempts = {}
+    for admission in admitted:
+        status = jobs[admission.job.key].status
+        attempt = status.get("attempt", status.get("restartCount")) or 0
+        attempts[admission.job.key] = str(attempt)
+    covered = set()
+    for pod in pods:
+        metadata = pod.get("metadata", {})
+        labels = metadata.get("labels") or {}
+        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or JOB_NAME_LABEL not in labels:
+            continue
+        job_key = f"{metadata.get('namespace')}/{labels[JOB_NAME_LABEL]}"
+        if attempts.get(job_key) == labels.get(ATTEMPT_LABEL):
+            covered.add(_key(pod))
+    return frozenset(covered)
+
+
 def _name(body: Mapping[str, Any]) -> str:
     return str(body.get("metadata", {}).get("name", ""))
 
@@ -205,7 +229,6 @@ def build_plan(
     inventory = Inventory()
     inventory.set_catalogue(catalogue)
     inventory.sync_nodes(objects.nodes)
-    inventory.sync_foreign_pods({_key(pod): pod for pod in objects.pods})
     quotas = read_quotas(objects.quotas, warnings)
     classes = {name: entry.device_class for name, entry in catalogue.items()}
     jobs: dict[str, JobEntry] = {}
@@ -227,6 +250,12 @@ def build_plan(
             pending.append(entry.request)
     for key in sync_admissions(inventory, admitted):
         warnings.append(f"job {key}: its recorded placement conflicts with the cluster")
+    # after the admissions, as the operator does: a released gang's pods still hold their chips
+    pods = {_key(pod): pod for pod in objects.pods}
+    if "covered" in inspect.signature(inventory.sync_foreign_pods).parameters:
+        inventory.sync_foreign_pods(pods, covered=covered_pods(objects.pods, admitted, jobs))
+    else:  # an inventory that counts only pods suanli did not create
+        inventory.sync_foreign_pods(pods)
     state = inventory.state
     capacity = dict(state.capacity_summary())
     node_free = {name: state.node_free(name) for name in state.node_names()}

@@ -179,3 +179,44 @@ def test_why_names_whom_the_operator_would_preempt() -> None:
     assert item.would_preempt == ["team-c/low"]
     # without preemption nothing is evicted: the plan itself only waits
     assert plan.result.preemptions == []
+
+
+def suanli_pod(job_name: str, node: str, attempt: int, devices: int = 8) -> dict[str, object]:
+    return {
+        "metadata": {
+            "name": f"{job_name}-a{attempt}-0",
+            "namespace": "team-a",
+            "uid": f"uid-{job_name}-{attempt}",
+            "labels": {
+                "app.kubernetes.io/managed-by": "suanli",
+                "suanli.io/job-name": job_name,
+                "suanli.io/attempt": str(attempt),
+            },
+        },
+        "spec": {
+            "nodeName": node,
+            "containers": [
+                {
+                    "name": "trainer",
+                    "resources": {
+                        "requests": {"cpu": "8", "memory": "64Gi"},
+                        "limits": {"nvidia.com/gpu": str(devices)},
+                    },
+                }
+            ],
+        },
+        "status": {"phase": "Running"},
+    }
+
+
+def test_an_admitted_jobs_own_pods_are_not_counted_twice(busy_centre: ClusterObjects) -> None:
+    objects = ClusterObjects(
+        busy_centre.classes,
+        busy_centre.quotas,
+        busy_centre.jobs,
+        busy_centre.nodes,
+        [suanli_pod("trainer", "h100-1", attempt=0)],
+    )
+    plan = build_plan(objects)
+    h100 = {r["class"]: r for r in top_classes(plan).rows}["nvidia-h100"]
+    assert (h100["allocated"], h100["free"]) == (8, 8)
