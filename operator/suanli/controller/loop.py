@@ -316,7 +316,10 @@ class Controller:
             return
         if await self.applier.write(body, desired):
             await self.applier.event(body, "Warning", problem.reason, problem.message)
-            if self.metrics is not None and problem.reason is Reason.INVALID:
+            if self.metrics is not None and problem.reason in (
+                Reason.INVALID,
+                Reason.FORBIDDEN_POD_FIELD,
+            ):
                 self.metrics.count_object_error("TrainingJob", Reason.INVALID.value)
 
     async def _guard(self, view: JobView, work: Awaitable[Any]) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 
@@ -34,6 +34,7 @@ from suanli.api.trainingjob import Phase, TrainingJob
 from suanli.controller.translate import device_class
 from suanli.placement.model import MAX_DEVICES_PER_NODE, DeviceClass, check_shape
 from suanli.quantity import parse_quantity
+from suanli.reasons import Reason
 from suanli.workload.pods import MAX_JOB_NAME_LENGTH, MAX_NAME_SUFFIX, template_violations
 
 M = TypeVar("M", bound=BaseModel)
@@ -91,6 +92,7 @@ class Problem:
 
     field: str
     message: str
+    reason: Reason = Reason.INVALID  # ForbiddenPodField for what tenants may not have
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,14 @@ class Verdict(Generic[M]):
     def message(self) -> str:
         """Every problem's message, joined for a condition or an admission response."""
         return "; ".join(p.message for p in self.problems)
+
+    @property
+    def reason(self) -> Reason:
+        """ForbiddenPodField when every problem is a field tenants may not use, else Invalid."""
+        forbidden = self.problems and all(
+            p.reason is Reason.FORBIDDEN_POD_FIELD for p in self.problems
+        )
+        return Reason.FORBIDDEN_POD_FIELD if forbidden else Reason.INVALID
 
 
 def _problem(path: str, detail: str) -> Problem:
@@ -493,7 +503,7 @@ def _template(job: TrainingJob) -> list[Problem]:
     spec = template.get("spec") or {}
     metadata = template.get("metadata") or {}
     problems = [
-        _problem(*text.split(": ", 1))
+        replace(_problem(*text.split(": ", 1)), reason=Reason.FORBIDDEN_POD_FIELD)
         for text in template_violations(template, allowed_volume_kinds=QUOTA_GATED_VOLUME_SOURCES)
     ]
     problems += _labels("spec.template.metadata.labels", metadata.get("labels"))

@@ -220,8 +220,10 @@ def _view(
     job = verdict.model if verdict is not None else None
     if not isinstance(job, TrainingJob):
         if not finished:
-            message = verdict.message() if verdict is not None else "the job was not checked"
-            world.invalid[key] = Problem(Reason.INVALID, message)
+            if verdict is None:
+                world.invalid[key] = Problem(Reason.INVALID, "the job was not checked")
+            else:
+                world.invalid[key] = Problem(verdict.reason, verdict.message())
         return None
     namespace = key.split("/", 1)[0]
     quota = world.quota_of_namespace.get(namespace)
