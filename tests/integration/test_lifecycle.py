@@ -6,6 +6,7 @@ Every test makes its own tenants (namespace + ComputeQuota) and removes them aft
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -353,3 +354,65 @@ def test_forbidden_template_fields_are_refused_naming_the_field(
     assert "spec.template.spec.hostNetwork" in status["message"]
     assert "spec.template.spec.volumes[0].hostPath" in status["message"]
     assert not pods_of(kubectl, ns, "escape")
+
+
+def test_one_failed_replica_restarts_every_replica(kubectl: Kubectl, tenants: Tenants) -> None:
+    """Only replica 1 fails (its status is set by hand, as a kubelet would); replica 0 is healthy
+    and must go too: collective communication cannot survive a lost rank."""
+    ns = tenants.add("t-onefails", [{"acceleratorClass": H100, "nominal": 16}])
+    job = job_manifest(
+        "ranks", ns, [option(H100, 8)], replicas=2, restartPolicy="OnFailure", restartLimit=2
+    )
+    assert kubectl.apply(job)[0] == 0
+    running = wait_for_phase(kubectl, ns, "ranks", "Running")
+    attempt = running["attempt"]
+    failing = f"ranks-a{attempt}-1"
+    healthy = f"ranks-a{attempt}-0"
+    failed_status = {
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [
+                {
+                    "name": "trainer",
+                    "image": "example.invalid/train:1",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {
+                        "terminated": {
+                            "exitCode": 3,
+                            "reason": "Error",
+                            "finishedAt": "2026-01-01T00:00:00Z",
+                        }
+                    },
+                }
+            ],
+        }
+    }
+    kubectl.run(
+        "patch",
+        "pod",
+        failing,
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(failed_status),
+    )
+
+    def restarted() -> dict[str, Any] | None:
+        status = job_status(kubectl, ns, "ranks")
+        return status if status.get("restartCount") == 1 else None
+
+    status = wait_for("the gang to restart", restarted, timeout=60)
+    assert "ranks-a" in status["message"] and "failed" in status["message"], status["message"]
+
+    def new_gang() -> list[str] | None:
+        names = sorted(p["metadata"]["name"] for p in pods_of(kubectl, ns, "ranks"))
+        return names if names and all(f"-a{attempt}-" not in n for n in names) else None
+
+    names = wait_for("only pods of the new attempt", new_gang, timeout=90)
+    assert len(names) == 2 and healthy not in names, names
+    final = wait_for_phase(kubectl, ns, "ranks", "Running", timeout=90)
+    assert final["attempt"] > attempt and final["restartCount"] == 1
