@@ -54,6 +54,7 @@ setup(
         "prometheus-client>=0.20",
         "PyYAML>=6",
         "cryptography>=42",
+        "aiohttp>=3.9",  # the admission webhook server (also Kopf's HTTP stack)
         "typer>=0.12",
         "rich>=13",
         # the real node's device plugin (suanli.deviceplugin): stubs from grpcio-tools 1.85

@@ -62,6 +62,9 @@ MAX_MESSAGE = 8192
 """Longest refusal message (the tenant's terminal, the apiserver's audit log)."""
 CHECK_INTERVAL = 60.0
 """Seconds between checks of certificate age, mounted files and the caBundle."""
+RETRY_INTERVAL = 3.0
+"""Seconds between tries while our CA is not yet in the caBundle (no configuration yet, a
+conflicting patch): the webhook is useless until the apiserver trusts it."""
 
 
 @dataclass(frozen=True)
@@ -235,8 +238,9 @@ class WebhookServer:
         mode = "cert-manager files" if self.mounted else "its own CA"
         log.info("webhook serving on %s:%d with %s", self.options.bind, self.options.port, mode)
 
-    async def refresh(self) -> None:
-        """Rotate the certificate when due (or reload mounted files) and keep our CA trusted."""
+    async def refresh(self) -> bool:
+        """Rotate the certificate when due (or reload mounted files) and keep our CA trusted;
+        whether the caBundle holds our CA now."""
         assert self.context is not None
         if self.mounted is not None:
             current = mounted_pair(self.options.cert_dir)
@@ -244,7 +248,7 @@ class WebhookServer:
                 load_context(*current, context=self.context)
                 self.mounted = current
                 log.info("webhook: reloaded the mounted serving certificate")
-            return
+            return True
         assert self.pair is not None
         if datetime.datetime.now(datetime.UTC) >= self.pair.renew_after():
             old_ca = self.pair.ca_pem
@@ -255,7 +259,7 @@ class WebhookServer:
             )
             load_context(self.pair.cert_pem, self.pair.key_pem, context=self.context)
             log.info("webhook: serving certificate rotated")
-        await asyncio.to_thread(ensure_ca_bundle, self._admission_api(), [self.pair.ca_pem])
+        return await asyncio.to_thread(ensure_ca_bundle, self._admission_api(), [self.pair.ca_pem])
 
     def _admission_api(self) -> client.AdmissionregistrationV1Api:
         if self._admissions is None:
@@ -271,18 +275,20 @@ class WebhookServer:
         await self.start()
         try:
             while True:
+                trusted = False
                 try:
-                    await self.refresh()
-                except Exception:  # the API may be away for a moment: try again next round
+                    trusted = await self.refresh()
+                except Exception:  # the API may be away for a moment: try again soon
                     log.exception("webhook: keeping the certificate and caBundle current failed")
-                await asyncio.sleep(CHECK_INTERVAL)
+                await asyncio.sleep(CHECK_INTERVAL if trusted else RETRY_INTERVAL)
         finally:
             if self.runner is not None:
                 await self.runner.cleanup()
 
 
 def ensure_ca_bundle(api: client.AdmissionregistrationV1Api, cas: list[bytes]) -> bool:
-    """Append ``cas`` to the caBundle of each of our webhooks, dropping expired certificates.
+    """Append ``cas`` to the caBundle of each of our webhooks, dropping expired certificates;
+    whether they are all there now.
 
     A JSON patch that first tests the resourceVersion: two replicas patching at once cannot
     drop each other's CA (the loser gets 409/422 and merges again next round)."""
@@ -312,7 +318,7 @@ def ensure_ca_bundle(api: client.AdmissionregistrationV1Api, cas: list[bytes]) -
                 }
             )
     if not patch:
-        return False
+        return True  # our CA is there already
     version = configuration.metadata.resource_version if configuration.metadata else None
     patch.insert(0, {"op": "test", "path": "/metadata/resourceVersion", "value": version})
     try:
