@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from suanli.placement import _core, reference
+from suanli.placement import ClusterState, reference
 from suanli.placement.model import WHOLE, Failure, Gang, Placement, Policy, WorkloadShape
 from suanli.sim.trace import TraceNode, TracePod, device_classes, pod_gang, workload_mix
 
@@ -66,8 +66,8 @@ def build_state(
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
     classes = device_classes(nodes)
-    module = _core if implementation == "compiled" else reference
-    state: _State = module.ClusterState(classes, policy=policy, track_recent_mix=False)
+    implementation_class = ClusterState if implementation == "compiled" else reference.ClusterState
+    state: _State = implementation_class(classes, policy=policy, track_recent_mix=False)
     for node in nodes:
         model = node.model if node.gpus else None
         # Pod slots are not in the trace; 256 never binds before CPU, memory or GPU does.
