@@ -199,6 +199,21 @@ def test_kubectl_suanli_on_the_local_centre(
     assert f"fits if 16 × ascend-910b free up ({llm}/mindspore-pangu); the next finishes in ~" in (
         text
     )
+    words = f"kubectl-suanli why -n {llm} --kubeconfig {cli.kubeconfig} ddp"
+    completion = subprocess.run(
+        [sys.executable, "-m", "suanli.cli"],
+        env={
+            **os.environ,
+            "_KUBECTL_SUANLI_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert completion.stdout.split() == [job_name(ddp)]
     missing = cli("why", "no-such-job", "-n", llm, ok=(1,))
     assert 'Error from server (NotFound): trainingjobs.suanli.io "no-such-job"' in missing.stderr
 
