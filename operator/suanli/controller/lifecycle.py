@@ -510,7 +510,7 @@ def _start_timeout(
     settings: LifecycleSettings,
     waiting: str,
 ) -> Transition:
-    count = job.start_timeouts + 2
+    count = job.start_timeouts + 1
     limit = settings.gang_start_limit
     why = (
         f"the gang did not start within {settings.gang_start_timeout:g} s of admission ({waiting})"
