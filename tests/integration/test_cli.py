@@ -34,6 +34,7 @@ from tests.integration.conftest import (
     Kubectl,
     Tenants,
     job_manifest,
+    private_cluster,
     wait_for,
     wait_for_phase,
 )
@@ -349,3 +350,13 @@ def check_plots(path: Path) -> None:
         assert colour > 500, (name, colour)
     header = pixels[0:110, :, :3]
     assert (header.min(axis=2) < 0.5).mean() > 0.005  # the title and dates are drawn
+
+
+def test_an_apiserver_without_suanli_is_named_as_such(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    with private_cluster(tmp_path_factory, "cli-bare", nodes=False, api=False) as bare:
+        result = Cli(bare)("queue", "-A", ok=(1,))
+    assert result.stderr.startswith(
+        'error: the server doesn\'t have a resource type "acceleratorclasses" (is suanli installed?'
+    ), result.stderr

@@ -93,18 +93,33 @@ class Kube:
                 "(check --kubeconfig and --context)"
             ) from None
 
+    def _list(self, plural: str, function: Any, *args: Any) -> Any:
+        """A list call; a 404 means the CRD is not installed, worded as kubectl words it."""
+        try:
+            return function(*args)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise CliError(
+                    f'the server doesn\'t have a resource type "{plural}" (is suanli installed? '
+                    f"kubectl get crd {plural}.{GROUP})"
+                ) from None
+            raise _api_error(exc, f"{plural}.{GROUP}") from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            raise CliError(
+                f"Unable to connect to the server {self.server}: {exc} "
+                "(check --kubeconfig and --context)"
+            ) from None
+
     def list_cluster(self, plural: str) -> list[dict[str, Any]]:
-        result = self._call(
-            f"{plural}.{GROUP}", self.custom.list_cluster_custom_object, GROUP, VERSION, plural
-        )
+        result = self._list(plural, self.custom.list_cluster_custom_object, GROUP, VERSION, plural)
         items: list[dict[str, Any]] = result.get("items", [])
         return items
 
     def list_jobs(self, namespace: str | None = None) -> list[dict[str, Any]]:
         if namespace is None:
             return self.list_cluster("trainingjobs")
-        result = self._call(
-            f"trainingjobs.{GROUP}",
+        result = self._list(
+            "trainingjobs",
             self.custom.list_namespaced_custom_object,
             GROUP,
             VERSION,
