@@ -199,7 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs.add_argument("--load", type=float, default=1.3, help="offered GPU load / capacity")
     jobs.add_argument("--max-runtime", type=float, default=21_600.0, help="seconds")
     jobs.add_argument("--seed", type=int, default=1)
-    jobs.add_argument("--schedulers", default="fifo,best_fit,kueue,suanli")
+    jobs.add_argument(
+        "--schedulers",
+        default="fifo,best_fit,kueue,suanli",
+        help="comma-separated; suanli:N runs suanli with max_overtakes N",
+    )
     jobs.add_argument("--max-overtakes", type=int, default=8, help="suanli's bound (operator: 8)")
     jobs.add_argument("--plots", help="write PNG plots into this directory")
     jobs.add_argument("--json-out", help="also write the summaries as JSON to this file")
@@ -241,14 +245,18 @@ def _jobs(args: argparse.Namespace) -> int:
     )
     results = []
     summaries: dict[str, dict[str, float]] = {}
-    for name in [s for s in args.schedulers.split(",") if s]:
+    for spec in [s for s in args.schedulers.split(",") if s]:
+        name, _, bound = spec.partition(":")  # "suanli:64": suanli with max_overtakes 64
         started = time.perf_counter()
-        result = jobreplay.replay_jobs(workload, name, max_overtakes=args.max_overtakes)
+        result = jobreplay.replay_jobs(
+            workload, name, max_overtakes=int(bound) if bound else args.max_overtakes
+        )
+        result.scheduler = spec
         summary = result.summary()
         summary["seconds"] = round(time.perf_counter() - started, 1)
-        summaries[name] = summary
+        summaries[spec] = summary
         results.append(result)
-        print(f"{name}: {summary}", flush=True)
+        print(f"{spec}: {summary}", flush=True)
     print(
         f"\n{len(nodes)} × {args.model} nodes ({workload.capacity_milli // 1000} GPUs), "
         f"{args.jobs} jobs, load {args.load}, seed {args.seed}, "
