@@ -4,12 +4,14 @@ readable definition, and the published figures on the real trace."""
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from suanli.sim.cli import AUTHORS_POLICIES as CLI_POLICIES
+from suanli.sim.cli import main as main_cli
 from suanli.sim.fgd import FragTable, TypicalPod, fgd_score, node_fragmentation, typical_pods
 from suanli.sim.policies import (
     AUTHORS_POLICIES,
@@ -164,3 +166,39 @@ def test_fgd_and_best_fit_reproduce_the_published_figures_on_the_default_list() 
     best_fit = replay_authors(nodes, pods, "authors_best_fit", 42).alloc_pct[130]
     assert abs(fgd - 95.39) < 0.3
     assert abs(best_fit - 93.08) < 0.3
+
+
+def test_compare_cli_prints_both_policies_per_list_and_names_the_half(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "openb_node_list_gpu_node.csv").write_text(
+        "sn,cpu_milli,memory_mib,gpu,model\n"
+        + "".join(f"n{i},64000,262144,{8 if i % 2 else 2},A\n" for i in range(6)),
+        encoding="utf-8",
+    )
+    header = "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,"
+    header += "creation_time,deletion_time,scheduled_time\n"
+    rows = "".join(
+        f"p{i},{2000 + 1000 * (i % 4)},8192,{1 + (i % 3 == 0)},"
+        f"{300 + 100 * (i % 7) if i % 3 else 1000},,LS,Running,0,1,0\n"
+        for i in range(30)
+    )
+    for name in ("openb_pod_list_default.csv", "openb_pod_list_cpu300.csv"):
+        (tmp_path / name).write_text(header + rows, encoding="utf-8")
+    out_json = tmp_path / "out.json"
+    code = main_cli(
+        [
+            "compare", "--trace-dir", str(tmp_path), "--seeds", "1",
+            "--policies", "fragmentation_aware,fgd", "--json-out", str(out_json),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "| default | tune |" in table and "| cpu300 | report |" in table
+    rows_out = json.loads(out_json.read_text(encoding="utf-8"))
+    assert {r["pod_list"] for r in rows_out} == {"openb_pod_list_default", "openb_pod_list_cpu300"}
+    for row in rows_out:
+        lead = row["mean_130"]["fragmentation_aware"] - row["mean_130"]["fgd"]
+        assert row["lead_over_fgd"] == pytest.approx(lead, abs=1e-3)
+    assert main_cli(["compare", "--trace-dir", str(tmp_path), "--policies", "tetris"]) == 2
+    assert main_cli(["compare", "--trace-dir", str(tmp_path), "--lists", "nope"]) == 2
