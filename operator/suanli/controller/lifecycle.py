@@ -27,8 +27,9 @@ from ``PodFailed``, and Kueue's ``waitForPodsReady`` requeue counter apart from 
 
 A cordoned node or an untolerated ``NoSchedule`` taint only stops new placements: running gangs
 stay. Every release (restart, requeue, preemption, suspension, rollback) retires every pod of
-the job, of every attempt; a re-admission gets a fresh attempt number, so no later object ever
-reuses an earlier admission's name.
+the job, of every attempt up to its latest; a re-admission gets a fresh attempt number, so no
+later object ever reuses an earlier admission's name, and a pod of an attempt later than the
+job's status shows is a newer admission this snapshot has not caught up with: never touched.
 """
 
 from __future__ import annotations
@@ -101,9 +102,10 @@ class JobFacts:
     restart_limit: int | None
     restart_count: int  # failures of the job's own restarted so far (never decreases)
     start_timeouts: int  # GangStartTimeouts so far (never decreases)
-    # status.attempt: admissions so far. An admitted job's pods are <job>-a<attempt>-<replica>;
-    # a job holding no admission has no current pods, and pods labelled with a *higher* attempt
-    # belong to an admission the cache has not caught up with, so a sweep leaves them alone.
+    # The number of the job's latest admission (-1 if it never had one): an admitted job's pods
+    # are <job>-a<attempt>-<replica>; a job holding no admission should have no pods of attempts
+    # up to this one; pods of a *higher* attempt belong to an admission this snapshot of the job
+    # does not show yet and are left alone (see known_pods).
     attempt: int
     admitted: bool  # status records a usable admission (chosenOption + placement)
     placement_nodes: tuple[str, ...]  # node of each replica, by replica index
@@ -168,6 +170,7 @@ def transition(
     settings: LifecycleSettings = DEFAULT_SETTINGS,
 ) -> Transition:
     """The one next step of ``job``, given its pods (of every attempt) and the nodes."""
+    pods = known_pods(job, pods)
     if job.phase in FINISHED_PHASES:
         return _finished(job, pods, nodes, now)
     if job.suspend:
@@ -201,6 +204,7 @@ def evict(
 ) -> Transition:
     """A preemption victim: release the gang, Preempted, requeued after one backoff (so the
     preemptor gets the room it was made for instead of an older victim taking it back)."""
+    pods = known_pods(job, pods)
     backoff = settings.requeue_backoff
     return _release(
         pods,
@@ -230,6 +234,7 @@ def apply_failed(
     so retrying would loop for ever — the job fails with ``CreateRefused`` and ``why`` (the
     server's message). Otherwise it is requeued with ``ApplyFailed`` after a backoff.
     """
+    pods = known_pods(job, pods)
     if terminal:
         message = f"the API server refused the job's objects: {why}; the job failed"
         retire, force = _release_all(pods, nodes)
@@ -258,6 +263,17 @@ def apply_failed(
         f"creating the job's objects failed: {why}; rolled back, requeued in {backoff:g} s",
         requeue_after=backoff,
     )
+
+
+def known_pods(job: JobFacts, pods: Sequence[PodFacts]) -> list[PodFacts]:
+    """The pods this snapshot of the job can speak for: those of its attempts so far.
+
+    A pod labelled with a later attempt exists only if a newer admission was written (the status
+    is written before any pod is created), so this snapshot of the job is behind the pods'
+    watch: every rule ignores such a pod, and a release never deletes another admission's gang
+    when the writes are done in either order. The next cycle sees the newer job.
+    """
+    return [p for p in pods if p.attempt <= job.attempt]
 
 
 def restart_limit(job: JobFacts, settings: LifecycleSettings = DEFAULT_SETTINGS) -> int:
@@ -618,8 +634,7 @@ def _sweep(
 ) -> Transition:
     """Retire pods of attempts up to ``up_to_attempt`` (stale ones), with no status change.
 
-    A pod already being deleted is left to finish unless it must be forced (its node is gone);
-    a pod of a later attempt than the job's is an admission the cache has not seen yet: kept.
+    A pod already being deleted is left to finish unless it must be forced (its node is gone).
     """
     retire: list[str] = []
     force: list[str] = []
