@@ -102,6 +102,10 @@ def ground_truth(kubectl: Kubectl) -> dict[str, Any]:
     return {"capacity": capacity, "used": used, "phases": phases}
 
 
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 def test_prometheus_sees_what_the_api_server_says(
     cluster: LocalCluster,
     kubectl: Kubectl,
@@ -172,7 +176,19 @@ def test_prometheus_sees_what_the_api_server_says(
     wait_for("metering of the GPU tenant", lambda: prometheus.query(metered))
     before = value(prometheus, metered)
     assert before > 0
-    # The short job's pods are deleted with it: their time must move into the quota's status.
+    # The short job's pods are deleted with it: their time must move into the quota's status,
+    # exactly what their own start and finish times say (ground truth, to the second).
+    short_pods = kubectl.get("pods", "-n", gpu, "-l", "suanli.io/job-name=short")["items"]
+    truth_seconds = 0.0
+    for pod in short_pods:
+        devices = int(pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"])
+        started = _epoch(pod["status"]["startTime"])
+        ended = max(
+            _epoch(c["state"]["terminated"]["finishedAt"])
+            for c in pod["status"]["containerStatuses"]
+        )
+        truth_seconds += (ended - started) * devices
+    assert short_pods and truth_seconds > 0
     kubectl.run("delete", "trainingjob", "short", "-n", gpu)
     cluster.stop_process("operator")
     time.sleep(3)
@@ -188,11 +204,15 @@ def test_prometheus_sees_what_the_api_server_says(
     for counter in ("suanli_metered_device_seconds_total", "suanli_metered_pflop_seconds_total"):
         for series in prometheus.query(f"resets({counter}[10m])"):
             assert float(series["value"][1]) == 0, series
-    status = kubectl.get("computequota", gpu)["status"]
-    assert any(
-        r["acceleratorClass"] == "nvidia-h100" and r["deviceSeconds"] > 0
-        for r in status.get("metering") or []
-    ), status
+
+    def billed() -> float | None:
+        status = kubectl.get("computequota", gpu).get("status") or {}
+        rows = [r for r in status.get("metering") or [] if r["acceleratorClass"] == "nvidia-h100"]
+        return float(rows[0]["deviceSeconds"]) if rows else None
+
+    # across the restart: billed once the garbage collector deleted the pods, never twice
+    assert wait_for("the short job's time in the quota's metering", billed, 90) == truth_seconds
+    assert value(prometheus, metered) >= before
 
 
 def test_a_pod_billed_just_before_a_crash_is_not_billed_twice(
@@ -214,8 +234,9 @@ def test_a_pod_billed_just_before_a_crash_is_not_billed_twice(
     time.sleep(3)  # some running time to bill
     [pod] = kubectl.get("pods", "-n", gpu, "-l", "suanli.io/job-name=serve")["items"]
     devices = int(pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"])
-    cluster.stop_process("operator")
+    # read before the stop: once its target is down Prometheus marks the series stale
     before = value(prometheus, metered)
+    cluster.stop_process("operator")
     quota = kubectl.get("computequota", gpu)
     started = datetime.fromisoformat(pod["status"]["startTime"].replace("Z", "+00:00"))
     elapsed = (datetime.now(UTC) - started).total_seconds() * devices

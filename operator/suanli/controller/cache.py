@@ -4,6 +4,11 @@ Level-triggered: every event replaces the whole stored object (or removes it), s
 initial LIST after a restart rebuilds exactly the same view. Readers take a snapshot (shallow
 copies of the dicts) so a scheduling cycle sees one consistent moment while events keep arriving.
 
+Before the first cycle the operator seeds the cache with one LIST of every kind: a cycle
+that ran on a half-listed cache would see admitted gangs on nodes it has not heard of yet and
+take them for lost. Watch events that arrive later and carry an older resourceVersion than the
+seeded object are ignored.
+
 Every object is checked completely when it enters the cache (the ``checkers``, pure functions of
 one object): the verdict is kept beside it, so a malformed object is known as such before any
 cycle looks at it, and is checked once per change rather than once per cycle.
@@ -67,6 +72,8 @@ class Cache:
     def apply_event(self, kind: Kind, event_type: str | None, body: Object) -> None:
         key = object_key(body)
         store = self.objects[kind]
+        if _older(body, store.get(key)):
+            return  # the seeding LIST already gave a newer version than this (late) event
         if event_type == "DELETED":
             self.verdicts[kind].pop(key, None)
             if store.pop(key, None) is None:
@@ -92,6 +99,18 @@ class Cache:
             objects={kind: dict(store) for kind, store in self.objects.items()},
             verdicts={kind: dict(found) for kind, found in self.verdicts.items()},
         )
+
+
+def _version(body: Object | None) -> int | None:
+    version = (body or {}).get("metadata", {}).get("resourceVersion")
+    return int(version) if isinstance(version, str) and version.isdigit() else None
+
+
+def _older(body: Object, stored: Object | None) -> bool:
+    """Is ``body`` an older version of the stored object? (The API server's resourceVersions
+    are etcd revisions; where one is not a number, nothing is judged older.)"""
+    new, old = _version(body), _version(stored)
+    return new is not None and old is not None and new < old
 
 
 def _same_spec(previous: Object | None, body: Object) -> bool:

@@ -1,6 +1,7 @@
 """Kopf registrations: one startup handler for all settings, and watch events into the cache.
 
-Handlers do no API calls and no decisions: they record what they saw and wake the loop. That
+Handlers do no API calls and no decisions: they record what they saw and wake the loop (the
+startup handler alone lists every kind once, to seed the cache before the first cycle). That
 keeps them idempotent and level-triggered — a missed or repeated event changes nothing but timing.
 Settings, metrics and the Lease arrive in Kopf's ``memo`` (filled by ``__main__``), never in
 module globals. There is no Kopf change handler and so no Kopf finalizer or annotation on any
@@ -50,6 +51,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if metrics is not None:
         metrics.attach_state(controller.published)
     memo["controller"] = controller
+    # one consistent LIST of every kind before the first cycle (see cache.py)
+    for kind in Kind:
+        for body in await asyncio.to_thread(kube.list_all, kind.value):
+            controller.cache.apply_event(kind, None, body)
     memo["loop"] = asyncio.create_task(controller.run(), name="suanli-loop")
     lease = memo.get("lease")
     if isinstance(lease, dict) and lease:

@@ -3,6 +3,12 @@
 Status is written as a JSON merge patch that carries ``metadata.resourceVersion``: the API server
 then refuses it with 409 Conflict when the object changed since we read it, and the next watch
 event triggers a fresh decision. No blind overwrites.
+
+The writes of a burst (status patches, pods, Services, rank tables, Events, finalizer patches,
+deletions) go out as plain JSON through :meth:`Kube.send`: the generated client would validate
+every body into its pydantic models and decode every answer back into them, which cost the
+operator more CPU than the request itself (see docs/performance.md). Errors are the same
+``ApiException`` either way.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ ERROR_REASONS = {
 TERMINAL_STATUSES = frozenset({400, 422})
 # Blocking calls run in threads; enough of them that a burst of admissions is written at once.
 API_THREADS = 64
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+CORE_KINDS = {"Pod": "pods", "Service": "services", "ConfigMap": "configmaps"}
 
 
 def error_reason(exc: ApiException) -> Reason:
@@ -78,6 +87,26 @@ class Kube:
         self.custom = client.CustomObjectsApi(self.api_client)
         self.core = client.CoreV1Api(self.api_client)
 
+    def send(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> bytes:
+        """One request with a plain JSON body, no model classes either way; the answer's bytes.
+        A status outside 2xx raises the same ``ApiException`` the generated methods raise."""
+        _, url, headers, payload, _ = self.api_client.param_serialize(
+            method,
+            path,
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api_client.call_api(method, url, header_params=headers, body=payload)
+        data = cast(bytes, response.read())
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(
+                http_resp=response, body=data.decode(errors="replace"), data=None
+            )
+        return data
+
     def patch_status(
         self,
         plural: str,
@@ -91,13 +120,11 @@ class Kube:
         Returns False on a conflict or when the object is gone (both are normal races).
         """
         body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
+        scope = f"namespaces/{namespace}/" if namespace else ""
         try:
-            if namespace:
-                self.custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, namespace, plural, name, body
-                )
-            else:
-                self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+            self.send(
+                "PATCH", f"/apis/{GROUP}/{VERSION}/{scope}{plural}/{name}/status", body, MERGE_PATCH
+            )
         except ApiException as exc:
             self.count_error(plural, exc)
             if exc.status in (404, 409):
@@ -126,13 +153,8 @@ class Kube:
         admission's (a retry after a crash), never an earlier admission's."""
         kind = manifest["kind"]
         namespace = manifest["metadata"]["namespace"]
-        creators: dict[str, Callable[..., Any]] = {
-            "Pod": self.core.create_namespaced_pod,
-            "Service": self.core.create_namespaced_service,
-            "ConfigMap": self.core.create_namespaced_config_map,
-        }
         try:
-            creators[kind](namespace, dict(manifest))
+            self.send("POST", f"/api/v1/namespaces/{namespace}/{CORE_KINDS[kind]}", manifest)
         except ApiException as exc:
             if exc.status == 409:
                 return False
@@ -148,14 +170,10 @@ class Kube:
         """Delete a Pod, Service or ConfigMap built for an admission (gone already is fine)."""
         kind = manifest["kind"]
         metadata = manifest["metadata"]
-        deleters: dict[str, Callable[..., Any]] = {
-            "Pod": self.core.delete_namespaced_pod,
-            "Service": self.core.delete_namespaced_service,
-            "ConfigMap": self.core.delete_namespaced_config_map,
-        }
-        options = {"grace_period_seconds": 0} if kind == "Pod" else {}
+        options = {"gracePeriodSeconds": 0} if kind == "Pod" else {}
+        path = f"/api/v1/namespaces/{metadata['namespace']}/{CORE_KINDS[kind]}/{metadata['name']}"
         try:
-            deleters[kind](metadata["name"], metadata["namespace"], **options)
+            self.send("DELETE", path, options or None)
         except ApiException as exc:
             if exc.status != 404:
                 self.count_error(f"{kind.lower()}s", exc)
@@ -164,8 +182,10 @@ class Kube:
     def delete_pod(self, namespace: str, name: str, *, force: bool = False) -> None:
         """Delete one pod (grace 0 when ``force``); its metering finalizer holds it until billed."""
         try:
-            self.core.delete_namespaced_pod(
-                name, namespace, grace_period_seconds=0 if force else 30
+            self.send(
+                "DELETE",
+                f"/api/v1/namespaces/{namespace}/pods/{name}",
+                {"gracePeriodSeconds": 0 if force else 30},
             )
         except ApiException as exc:
             if exc.status != 404:
@@ -194,13 +214,14 @@ class Kube:
                 "value": [f for f in finalizers if f != finalizer],
             },
         ]
+        namespace, name = metadata["namespace"], metadata["name"]
+        path = (
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/trainingjobs/{name}"
+            if body.get("kind") == "TrainingJob"
+            else f"/api/v1/namespaces/{namespace}/pods/{name}"
+        )
         try:
-            if body.get("kind") == "TrainingJob":
-                self.custom.patch_namespaced_custom_object(
-                    GROUP, VERSION, metadata["namespace"], "trainingjobs", metadata["name"], patch
-                )
-            else:
-                self.core.patch_namespaced_pod(metadata["name"], metadata["namespace"], patch)
+            self.send("PATCH", path, patch, JSON_PATCH)
         except ApiException as exc:
             # 404: gone; 422: the test op failed (the list changed), the next event retries
             if exc.status not in (404, 422):
@@ -215,6 +236,30 @@ class Kube:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+    def list_all(self, kind: str) -> list[dict[str, Any]]:
+        """Every object of one watched kind, as the plain dicts watch events carry."""
+        if kind in ("acceleratorclasses", "computequotas", "trainingjobs"):
+            listed = cast(
+                dict[str, Any], self.custom.list_cluster_custom_object(GROUP, VERSION, kind)
+            )
+            return cast(list[dict[str, Any]], listed.get("items") or [])
+        calls: dict[str, tuple[Callable[..., Any], str, str]] = {
+            "nodes": (self.core.list_node, "v1", "Node"),
+            "pods": (self.core.list_pod_for_all_namespaces, "v1", "Pod"),
+            "priorityclasses": (
+                client.SchedulingV1Api(self.api_client).list_priority_class,
+                "scheduling.k8s.io/v1",
+                "PriorityClass",
+            ),
+        }
+        call, api_version, object_kind = calls[kind]
+        response = call(_preload_content=False)
+        items = cast(list[dict[str, Any]], json.loads(response.data).get("items") or [])
+        for item in items:
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", object_kind)
+        return items
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -235,31 +280,32 @@ class Kube:
         import datetime as dt
 
         metadata = body["metadata"]
-        now = dt.datetime.now(dt.UTC)
-        event = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(
-                generate_name=f"{metadata['name']}.", namespace=metadata.get("namespace")
-            ),
-            involved_object=client.V1ObjectReference(
-                api_version=body.get("apiVersion"),
-                kind=body.get("kind"),
-                name=metadata["name"],
-                namespace=metadata.get("namespace"),
-                uid=metadata.get("uid"),
-                resource_version=metadata.get("resourceVersion"),
-            ),
-            reason=reason,
-            message=message[:1024],
-            type=type_,
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-            source=client.V1EventSource(component="suanli"),
-            reporting_component="suanli.io/operator",
-            reporting_instance=self.identity[:128],
-        )
+        namespace = metadata.get("namespace") or "default"
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{metadata['name']}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": body.get("apiVersion"),
+                "kind": body.get("kind"),
+                "name": metadata["name"],
+                "namespace": metadata.get("namespace"),
+                "uid": metadata.get("uid"),
+                "resourceVersion": metadata.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "source": {"component": "suanli"},
+            "reportingComponent": "suanli.io/operator",
+            "reportingInstance": self.identity[:128],
+        }
         try:
-            self.core.create_namespaced_event(metadata.get("namespace") or "default", event)
+            self.send("POST", f"/api/v1/namespaces/{namespace}/events", event)
         except ApiException as exc:
             log.debug("event %s on %s not posted: %s", reason, metadata["name"], exc.reason)
 

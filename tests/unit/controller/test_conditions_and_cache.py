@@ -65,3 +65,18 @@ def test_cache_is_level_triggered_and_snapshots_are_stable() -> None:
     assert "ns/p" in snapshot.of(Kind.POD)
     assert "ns/p" not in cache.snapshot().of(Kind.POD)
     assert cache.changed.is_set()
+
+
+def test_a_late_event_older_than_the_seeded_object_is_ignored() -> None:
+    from suanli.controller.cache import Cache, Kind
+
+    cache = Cache()
+    newer = {"metadata": {"name": "n1", "resourceVersion": "20"}, "spec": {"unschedulable": True}}
+    older = {"metadata": {"name": "n1", "resourceVersion": "7"}, "spec": {}}
+    cache.apply_event(Kind.NODE, None, newer)
+    cache.apply_event(Kind.NODE, None, older)  # Kopf's own initial list, arriving late
+    assert cache.snapshot().of(Kind.NODE)["n1"] is newer
+    cache.apply_event(Kind.NODE, "DELETED", older)
+    assert "n1" in cache.snapshot().of(Kind.NODE)
+    cache.apply_event(Kind.NODE, "DELETED", {"metadata": {"name": "n1", "resourceVersion": "21"}})
+    assert "n1" not in cache.snapshot().of(Kind.NODE)
