@@ -270,22 +270,10 @@ class Applier:
         catalogue: Mapping[str, CatalogueEntry],
         allowed_volume_kinds: frozenset[str] = frozenset(),
     ) -> None:
-        """Do what the lifecycle decided for one job: pods deleted (their metering finalizer
-        bills them before they go), missing pods created, status written, Event posted."""
-        if transition.retire:
-            force = set(transition.force)
-            await asyncio.gather(
-                *(
-                    asyncio.to_thread(
-                        self.kube.delete_pod, view.namespace, name, force=name in force
-                    )
-                    for name in transition.retire
-                )
-            )
-            self.writes += len(transition.retire)
-            crash_point("after-retire")
-        if transition.create:
-            await self._recreate(view, transition.create, catalogue, allowed_volume_kinds)
+        """Do what the lifecycle decided for one job: status written (with the resourceVersion
+        precondition: if the job changed meanwhile nothing else is done, the next cycle decides
+        again), then pods deleted (their metering finalizer bills them before they go), missing
+        pods created, the Event posted."""
         if transition.status is not None:
             update = transition.status
             desired = status.job_status(
@@ -300,8 +288,22 @@ class Applier:
                 **_timed_fields(update),
             )
             if not await self.write(view.body, desired):
-                return  # changed meanwhile: the next cycle decides again from the new state
+                return
             crash_point("after-lifecycle-status")
+        if transition.retire:
+            force = set(transition.force)
+            await asyncio.gather(
+                *(
+                    asyncio.to_thread(
+                        self.kube.delete_pod, view.namespace, name, force=name in force
+                    )
+                    for name in transition.retire
+                )
+            )
+            self.writes += len(transition.retire)
+            crash_point("after-retire")
+        if transition.create:
+            await self._recreate(view, transition.create, catalogue, allowed_volume_kinds)
         if transition.requeue_after is not None:
             self.not_before[view.key] = time.time() + transition.requeue_after
         if transition.event is not None:

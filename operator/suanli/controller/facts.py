@@ -88,7 +88,9 @@ def job_facts(view: JobView) -> JobFacts:
         restart_limit=spec.restart_limit,
         restart_count=_int(status.get("restartCount")),
         start_timeouts=_int(status.get("startTimeouts")),
-        attempt=view.attempt,
+        # no admission yet is -1, never 0: 0 is the first admission's number, and a job whose
+        # watch lags its pods' must not take that admission's new pods for leftovers
+        attempt=_int(status.get("attempt"), -1),
         admitted=admitted,
         placement_nodes=tuple(str(r.get("node")) for r in placement),
         admitted_at=epoch_seconds(status.get("admittedAt")),
