@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from suanli.api.manifests import WEBHOOK_CONFIGURATION, WEBHOOK_NAMES, WEBHOOK_PATHS
 from suanli.localcluster import LocalCluster
+from suanli.localcluster.cli import start_operator
 from suanli.localcluster.cluster import free_port
 from tests.integration.conftest import (
     Kubectl,
@@ -337,6 +340,63 @@ def webhook_config_with_bundle(webhook: dict[str, Any]) -> dict[str, Any]:
     for hook in restored["webhooks"]:
         hook["clientConfig"]["caBundle"] = bundles[hook["name"]]
     return restored
+
+
+def test_a_second_replica_is_trusted_beside_the_first(
+    cluster: LocalCluster, kubectl: Kubectl, webhook: dict[str, Any]
+) -> None:
+    """Every replica serves the webhook with its own CA: the second one appends its CA to the
+    caBundle (the first one's stays), and the apiserver accepts either replica's certificate."""
+    from cryptography import x509
+
+    namespace(kubectl, "replica-lease")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    held = {  # held by someone else: the second replica serves the webhook but never schedules
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "suanli-scheduler", "namespace": "replica-lease"},
+        "spec": {"holderIdentity": "elsewhere", "leaseDurationSeconds": 3600, "renewTime": now},
+    }
+    assert kubectl.apply(held)[0] == 0
+    second = free_port()
+    args = (
+        "--standalone",
+        "--leader-election",
+        "--lease-namespace=replica-lease",
+        "--webhook",
+        f"--webhook-port={second}",
+        "--webhook-host=127.0.0.1",
+    )
+    start_operator(cluster, args, name="operator-2")
+
+    def bundles() -> list[int]:
+        hooks = kubectl.get("validatingwebhookconfiguration", WEBHOOK_CONFIGURATION)["webhooks"]
+        return [
+            len(x509.load_pem_x509_certificates(base64.b64decode(h["clientConfig"]["caBundle"])))
+            for h in hooks
+        ]
+
+    def point(port: int) -> None:
+        url = f"https://127.0.0.1:{port}{WEBHOOK_PATHS['trainingjobs']}"
+        patch = [{"op": "replace", "path": "/webhooks/0/clientConfig/url", "value": url}]
+        kubectl.run(
+            "patch", "validatingwebhookconfiguration", WEBHOOK_CONFIGURATION,
+            "--type=json", f"-p={json.dumps(patch)}",
+        )  # fmt: skip
+
+    bad = corpus.build(
+        {"name": "replica-probe", "base": "job", "field": "-", "set": {}}, "-"
+    ).manifest
+    bad["spec"]["accelerators"][0]["devicesPerReplica"] = 3
+    try:
+        wait_for("both replicas' CAs in every caBundle", lambda: min(bundles()) >= 2, timeout=60)
+        for port in (second, PORT):
+            point(port)
+            output = refusal(kubectl, bad)
+            assert "legal counts are 1, 2, 4 or 8" in output, (port, output)
+    finally:
+        point(PORT)
+        cluster.stop_process("operator-2")
 
 
 # --- the corpus ----------------------------------------------------------------------------------
