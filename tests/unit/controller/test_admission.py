@@ -146,3 +146,37 @@ def test_a_rotated_certificate_is_served_without_restarting_the_server() -> None
 
     trusted_before, new_trusted, old_refused = asyncio.run(scenario())
     assert trusted_before and new_trusted and not old_refused
+
+
+def test_cert_manager_mode_serves_the_mounted_files_reloads_them_and_never_patches(
+    tmp_path: Any,
+) -> None:
+    from suanli.controller.admission import WebhookOptions, WebhookServer
+    from suanli.localcluster.cluster import free_port
+
+    first, second = make_pair(["127.0.0.1"]), make_pair(["127.0.0.1"])
+    (tmp_path / "tls.crt").write_bytes(first.cert_pem)
+    (tmp_path / "tls.key").write_bytes(first.key_pem)
+    port = free_port()
+    server = WebhookServer(WebhookOptions(port=port, bind="127.0.0.1", cert_dir=tmp_path), {})  # type: ignore[arg-type]
+
+    def no_api() -> Any:
+        raise AssertionError("cert-manager mode must not touch the webhook configuration")
+
+    server._admission_api = no_api  # type: ignore[method-assign]
+
+    async def scenario() -> tuple[bool, bool, bool, bool]:
+        await server.start()
+        try:
+            served_first = await _handshake(port, first.ca_pem)
+            trusted = await server.refresh()  # unchanged files: nothing to do
+            (tmp_path / "tls.crt").write_bytes(second.cert_pem)
+            (tmp_path / "tls.key").write_bytes(second.key_pem)
+            await server.refresh()
+            return served_first, trusted, await _handshake(port, second.ca_pem), server.pair is None
+        finally:
+            assert server.runner is not None
+            await server.runner.cleanup()
+
+    served_first, trusted, served_second, no_own_ca = asyncio.run(scenario())
+    assert served_first and trusted and served_second and no_own_ca
