@@ -25,12 +25,14 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from suanli.api.manifests import WEBHOOK_CONFIGURATION, WEBHOOK_NAMES, WEBHOOK_PATHS
+from suanli.controller.validate import check_training_job
 from suanli.localcluster import LocalCluster
 from suanli.localcluster.cli import start_operator
 from suanli.localcluster.cluster import free_port
 from tests.integration.conftest import (
     Kubectl,
     job_manifest,
+    job_status,
     private_cluster,
     wait_for,
     wait_for_phase,
@@ -400,7 +402,7 @@ def test_a_second_replica_is_trusted_beside_the_first(
 
 
 # --- the corpus ----------------------------------------------------------------------------------
-def terminal_condition(kubectl: Kubectl, body: dict[str, Any]) -> bool:
+def terminal_condition(kubectl: Kubectl, body: dict[str, Any], timeout: float = 15) -> bool:
     """Whether the controller marked a stored object as unusable: Valid=False on a job,
     Conflict=True on a quota (waits a little: the controller is asynchronous)."""
     kind = body["kind"]
@@ -417,7 +419,7 @@ def terminal_condition(kubectl: Kubectl, body: dict[str, Any]) -> bool:
             (c.get("type"), c.get("status")) == wanted for c in status.get("conditions") or []
         )
 
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if marked():
             return True
@@ -468,6 +470,62 @@ def test_every_corpus_entry_is_refused_at_apply_naming_its_field(
     assert not accepted, accepted
     assert not missing, "\n".join(missing)
     assert total >= 100
+
+
+def test_with_the_webhook_off_the_controller_marks_the_corpus(
+    kubectl: Kubectl, api: Api, webhook: dict[str, Any]
+) -> None:
+    """What the controller alone makes of the corpus (the webhook away, failurePolicy Ignore):
+    every TrainingJob that its own checks refuse ends with Valid=False naming the field."""
+    kubectl.run("delete", "validatingwebhookconfiguration", WEBHOOK_CONFIGURATION)
+    stored: list[corpus.Entry] = []
+    givens: list[dict[str, Any]] = []
+    try:
+        for entry in corpus.load():
+            for given_object in entry.given:
+                if api.apply(copy.deepcopy(given_object)) is None:
+                    givens.append(given_object)
+            if api.create(copy.deepcopy(entry.manifest)) is None:
+                stored.append(entry)
+    finally:
+        assert kubectl.apply(webhook_config_with_bundle(webhook))[0] == 0
+    must_mark = [
+        e for e in stored if e.kind == "TrainingJob" and not check_training_job(e.manifest).ok
+    ]
+    marked: dict[str, str] = {}
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and len(marked) < len(must_mark):
+        for entry in must_mark:
+            if entry.name in marked:
+                continue
+            status = job_status(kubectl, "corpus", entry.manifest["metadata"]["name"])
+            for condition in status.get("conditions") or []:
+                if condition.get("type") == "Valid" and condition.get("status") == "False":
+                    marked[entry.name] = condition.get("message", "")
+        time.sleep(1)
+    others = {}
+    for entry in stored:
+        if entry in must_mark:
+            continue
+        others[entry.name] = terminal_condition(kubectl, entry.manifest, timeout=0.1)
+    for entry in stored:
+        api.delete(entry.manifest)
+    for given_object in givens:
+        api.delete(given_object)
+    by_kind: dict[str, int] = {}
+    for entry in stored:
+        by_kind[entry.kind] = by_kind.get(entry.kind, 0) + 1
+    print(
+        f"\nwebhook off: {len(stored)} of {len(corpus.load())} corpus entries stored "
+        f"({by_kind}); {len(marked)} of {len(must_mark)} jobs the per-object checks refuse "
+        f"marked Valid=False; of the other {len(others)} stored, "
+        f"{sum(others.values())} marked (Valid=False or Conflict), unmarked: "
+        + ", ".join(sorted(name for name, done in others.items() if not done))
+    )
+    unmarked = [e.name for e in must_mark if e.name not in marked]
+    assert not unmarked, unmarked
+    wrong = [e.name for e in must_mark if e.field not in marked[e.name]]
+    assert not wrong, wrong
 
 
 def test_the_operator_still_admits_after_the_corpus(
