@@ -100,7 +100,7 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         response = self.api_client.call_api(method, url, header_params=headers, body=payload)
-        data = cast(bytes, response.read())
+        data = cast(bytes, response.read())  # type: ignore[no-untyped-call]
         if not 200 <= response.status <= 299:
             raise ApiException.from_response(
                 http_resp=response, body=data.decode(errors="replace"), data=None
@@ -287,12 +287,16 @@ class Kube:
             "kind": "Event",
             "metadata": {"generateName": f"{metadata['name']}.", "namespace": namespace},
             "involvedObject": {
-                "apiVersion": body.get("apiVersion"),
-                "kind": body.get("kind"),
-                "name": metadata["name"],
-                "namespace": metadata.get("namespace"),
-                "uid": metadata.get("uid"),
-                "resourceVersion": metadata.get("resourceVersion"),
+                key: value
+                for key, value in (
+                    ("apiVersion", body.get("apiVersion")),
+                    ("kind", body.get("kind")),
+                    ("name", metadata["name"]),
+                    ("namespace", metadata.get("namespace")),
+                    ("uid", metadata.get("uid")),
+                    ("resourceVersion", metadata.get("resourceVersion")),
+                )
+                if value is not None
             },
             "reason": reason,
             "message": message[:1024],

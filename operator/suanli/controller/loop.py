@@ -208,6 +208,9 @@ class Controller:
         self.meter.level_with(world.folded_recorded, world.live_uids)
         for request in world.pending:
             self.inventory.forget_gang(request.key)
+        self.inventory.learn_mix(
+            [r.options[0] for r in world.pending] + [a.option for a in world.admitted]
+        )
         for key in sync_admissions(self.inventory, world.admitted):
             log.error("job %s: recorded placement conflicts with the cluster", key)
         # after the admissions: a released gang's pods then take its chips until they are gone
