@@ -443,8 +443,10 @@ def test_a_killed_rank_restarts_the_gang_from_its_checkpoint(
         return int(json.loads((dirs[0] / "state.json").read_text())["step"]) if dirs else 0
 
     wait_for("the first attempt to checkpoint step 3", lambda: checkpointed() >= 3, timeout=120)
-    first = gang_pods(kubectl, "t-restart", "resume")
-    rank1 = next(p for p in first if p["metadata"]["labels"].get("suanli.io/replica-index") == "1")
+    running = [
+        p for p in gang_pods(kubectl, "t-restart", "resume") if p["status"]["phase"] == "Running"
+    ]
+    rank1 = next(p for p in running if p["metadata"]["labels"]["suanli.io/replica-index"] == "1")
     _kill_container(cluster, rank1)
     status = wait_for_phase(kubectl, "t-restart", "resume", "Succeeded", timeout=240)
     records = [json.loads((checkpoint_dir(host_dir) / f"rank{r}.json").read_text()) for r in (0, 1)]
