@@ -277,6 +277,10 @@ def test_the_older_quota_keeps_a_namespace_a_newer_one_claims(
     kubectl: Kubectl, tenants: Tenants
 ) -> None:
     ns = tenants.add("t-owner", [{"acceleratorClass": H100, "nominal": 8}])
+    wait_for(
+        "the owner quota to serve its namespace",
+        lambda: (kubectl.get("computequota", ns).get("status") or {}).get("usage") is not None,
+    )
     intruder = {
         "apiVersion": "suanli.io/v1alpha1",
         "kind": "ComputeQuota",

@@ -132,7 +132,7 @@ class Controller:
         crash_point("cycle-start")
         self.applier.writes = 0
         snapshot = self.cache.snapshot()
-        world = observe(snapshot, self.applier.not_before, now)
+        world = observe(snapshot, self.applier.not_before, now, self.quota_of_namespace)
         self.quota_of_namespace = world.quota_of_namespace
         self._sync(snapshot, world)
         if self.metrics is not None:

@@ -96,10 +96,20 @@ def _catalogue(snapshot: Snapshot) -> dict[str, CatalogueEntry]:
     return entries
 
 
-def _quotas(snapshot: Snapshot, world: World) -> None:
-    """Valid quotas, oldest first; a namespace belongs to the oldest quota that lists it."""
+def _quotas(snapshot: Snapshot, world: World, previous: Mapping[str, str]) -> None:
+    """Valid quotas; a namespace stays with the quota that served it in the previous cycle
+    (``previous``), else goes to the oldest quota that lists it (creation time, then name: the
+    API server keeps creation times to the second)."""
+
+    def order(item: tuple[str, Object]) -> tuple[int, tuple[str, str]]:
+        name, body = item
+        keeps = any(
+            previous.get(ns) == name for ns in (body.get("spec") or {}).get("namespaces") or []
+        )
+        return (0 if keeps else 1, _age(body))
+
     claimed: dict[str, str] = {}
-    for name, _ in sorted(snapshot.of(Kind.COMPUTE_QUOTA).items(), key=lambda i: _age(i[1])):
+    for name, _ in sorted(snapshot.of(Kind.COMPUTE_QUOTA).items(), key=order):
         verdict = snapshot.verdict(Kind.COMPUTE_QUOTA, name)
         if verdict is None or not isinstance(verdict.model, ComputeQuota):
             continue
@@ -157,10 +167,16 @@ def _cannot_run(
     return None
 
 
-def observe(snapshot: Snapshot, not_before: Mapping[str, float], now: float) -> World:
+def observe(
+    snapshot: Snapshot,
+    not_before: Mapping[str, float],
+    now: float,
+    previous: Mapping[str, str] | None = None,
+) -> World:
+    """``previous``: the namespace → quota assignment of the last cycle (kept on conflicts)."""
     world = World()
     world.catalogue = _catalogue(snapshot)
-    _quotas(snapshot, world)
+    _quotas(snapshot, world, previous or {})
     priorities = {
         name: int(body.get("value") or 0) for name, body in snapshot.of(Kind.PRIORITY_CLASS).items()
     }

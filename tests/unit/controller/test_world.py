@@ -151,3 +151,18 @@ def test_which_taints_stop_placements_and_which_evict() -> None:
         node_facts(other, catalogue).unschedulable and not node_facts(other, catalogue).no_execute
     )
     assert node_facts(node([], cordoned=True), catalogue).unschedulable
+
+
+def test_a_namespace_stays_with_the_quota_that_served_it() -> None:
+    """Creation times have one-second resolution: two quotas created in the same second are
+    ordered by name, unless one of them already serves the namespace."""
+    same = "2026-01-01T00:00:00Z"
+    cache = cache_with(
+        (Kind.COMPUTE_QUOTA, quota("b-owner", same, "shared")),
+        (Kind.COMPUTE_QUOTA, quota("a-newcomer", same, "shared")),
+    )
+    first = observe(cache.snapshot(), {}, 0.0)
+    assert first.quota_of_namespace == {"shared": "a-newcomer"}  # a tie: by name
+    kept = observe(cache.snapshot(), {}, 0.0, {"shared": "b-owner"})
+    assert kept.quota_of_namespace == {"shared": "b-owner"}
+    assert "ComputeQuota b-owner" in kept.conflicts["a-newcomer"]
