@@ -48,8 +48,13 @@ OPERATOR_ARGS = ("--standalone", "--gang-start-timeout=30", "--requeue-backoff=1
 
 @pytest.fixture(scope="module")
 def operator(cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[dict[str, int]]:
-    """The operator as a real process; a module may set OPERATOR_ARGS to change its flags."""
-    ports = start_operator(cluster, getattr(request.module, "OPERATOR_ARGS", OPERATOR_ARGS))
+    """The operator as a real process, authenticated as the chart's ServiceAccount with the
+    chart's RBAC; a module may set OPERATOR_ARGS to change its flags."""
+    ports = start_operator(
+        cluster,
+        getattr(request.module, "OPERATOR_ARGS", OPERATOR_ARGS),
+        as_service_account=True,
+    )
     try:
         yield ports
     finally:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 from suanli.localcluster.cluster import (
     DEFAULT_CACHE,
     REPO_ROOT,
@@ -37,18 +39,56 @@ def _operator_argv(metrics_port: int, health_port: int, extra: Sequence[str]) ->
     ]
 
 
+OPERATOR_MANIFESTS = ("namespace", "serviceaccount", "rbac")
+
+
+def service_account_kubeconfig(cluster: LocalCluster) -> Path:
+    """A kubeconfig holding a TokenRequest token of the chart's ServiceAccount.
+
+    Applies the namespace, ServiceAccount and RBAC of ``deploy/operator`` first, so the operator
+    runs with exactly the permissions the chart grants, not as admin.
+    """
+    from suanli.api.manifests import DEFAULT_NAMESPACE, OPERATOR_NAME
+
+    operator_dir = REPO_ROOT / "deploy" / "operator"
+    cluster.apply_paths(*(operator_dir / f"{stem}.yaml" for stem in OPERATOR_MANIFESTS))
+    cluster.wait_for_default_service_account(DEFAULT_NAMESPACE)
+    token = cluster.kubectl(
+        "create", "token", OPERATOR_NAME, "-n", DEFAULT_NAMESPACE, "--duration=24h"
+    ).stdout.strip()
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": OPERATOR_NAME, "user": {"token": token}}]
+    config["contexts"][0]["context"]["user"] = OPERATOR_NAME
+    path = cluster.state_dir / "operator.kubeconfig"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
 def start_operator(
     cluster: LocalCluster,
     extra_args: Sequence[str] = (),
     name: str = "operator",
     metrics_port: int | None = None,
+    as_service_account: bool = False,
 ) -> dict[str, int]:
-    """Start the operator as a real process against the cluster; wait until it is healthy."""
+    """Start the operator as a real process against the cluster; wait until it is healthy.
+
+    ``as_service_account``: authenticate as the chart's ServiceAccount (TokenRequest token) with
+    the chart's RBAC, its Lease in the chart's namespace, instead of as admin.
+    """
     ports = {"metrics": metrics_port or free_port(), "health": free_port()}
+    env = {"KUBECONFIG": str(cluster.kubeconfig), "PYTHONUNBUFFERED": "1"}
+    if as_service_account:
+        from suanli.api.manifests import DEFAULT_NAMESPACE
+
+        env.update(
+            KUBECONFIG=str(service_account_kubeconfig(cluster)), POD_NAMESPACE=DEFAULT_NAMESPACE
+        )
     cluster.start_process(
         name,
         _operator_argv(ports["metrics"], ports["health"], extra_args),
-        env={"KUBECONFIG": str(cluster.kubeconfig), "PYTHONUNBUFFERED": "1"},
+        env=env,
         cwd=REPO_ROOT,
     )
     state = cluster.read_state()

@@ -48,7 +48,19 @@ CONTROLLERS = (
     "serviceaccount-controller",
     "serviceaccount-token-controller",
     "root-ca-certificate-publisher-controller",
+    "clusterrole-aggregation-controller",  # the built-in admin/edit/view take in suanli's roles
 )
+
+# ServiceAccounts' requests (the operator authenticated with its token) at Metadata level; admin
+# and the control plane's own clients are not recorded, which keeps the log small.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  userGroups: [system:serviceaccounts]
+- level: None
+"""
 
 
 class ClusterError(RuntimeError):
@@ -381,9 +393,26 @@ class LocalCluster:
                 "--allow-privileged=true",
                 "--profiling=false",
                 f"--cert-dir={self.state_dir / 'pki'}",
+                *self._audit_args(),
             ],
         )
         self._wait_http(f"{self.server}/readyz", "kube-apiserver", timeout=90, pki=pki)
+
+    @property
+    def audit_log(self) -> Path:
+        return self.logs_dir / "audit.log"
+
+    def _audit_args(self) -> list[str]:
+        """Every request of a ServiceAccount, at Metadata level: what the RBAC test reads."""
+        policy = self.state_dir / "audit-policy.yaml"
+        policy.write_text(AUDIT_POLICY)
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-maxsize=200",
+            "--audit-log-maxbackup=1",
+        ]
 
     def _start_controller_manager(self, tools: Tools, pki: Pki, ports: Mapping[str, int]) -> None:
         self.start_process(
