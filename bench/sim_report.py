@@ -52,6 +52,8 @@ def reproduction(rows: dict[str, dict[str, object]]) -> str:
                 cells.append("—")
         lines.append(f"| {name.removeprefix('openb_pod_list_')} | " + " | ".join(cells) + " |")
     lines.append("| largest gap | " + " | ".join(f"{worst.get(p, 0):.2f}" for p in AUTHORS) + " |")
+    mean_gap = [sum(gaps[p]) / len(gaps[p]) if gaps.get(p) else 0.0 for p in AUTHORS]
+    lines.append("| mean gap | " + " | ".join(f"{g:.2f}" for g in mean_gap) + " |")
     return "\n".join(lines)
 
 
