@@ -105,7 +105,9 @@ print("done", json.dumps(record), flush=True)
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LocalCluster]:
     reason = unavailable_reason()
     if reason:
         pytest.skip(f"no real node on this machine: {reason}")
@@ -117,15 +119,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     try:
         local.up(nodes=False, real_node=True)
         install_api(local)
-        print(
-            f"\n[real-node] set-up (control plane, node Ready, CRDs): {time.monotonic() - t0:.1f} s"
-        )
+        report(request, f"set-up (control plane, node Ready, CRDs): {time.monotonic() - t0:.1f} s")
         yield local
     finally:
         recorded = local.read_state().get("real_node", {})
         t1 = time.monotonic()
         local.down()
-        print(f"\n[real-node] teardown: {time.monotonic() - t1:.1f} s")
+        report(request, f"teardown: {time.monotonic() - t1:.1f} s")
         assert_nothing_left(recorded)
         forward_after = {k: read_sysctl(k) for k in forward_before}
         assert forward_after == forward_before
@@ -154,15 +154,18 @@ def network(cluster: LocalCluster) -> NodeNetwork:
     return NodeNetwork.from_state(cluster.read_state()["real_node"]["network"])
 
 
-def step_timer(name: str) -> Iterator[None]:
-    t0 = time.monotonic()
-    yield
-    print(f"\n[real-node] {name}: {time.monotonic() - t0:.1f} s")
+def report(request: pytest.FixtureRequest, line: str) -> None:
+    """Print past pytest's capture, so `make test` shows the real node's times."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\n[real-node] {line}", flush=True)
 
 
 @pytest.fixture(autouse=True)
 def timed(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield from step_timer(request.node.name)
+    t0 = time.monotonic()
+    yield
+    report(request, f"{request.node.name}: {time.monotonic() - t0:.1f} s")
 
 
 # --- network safety ----------------------------------------------------------------------------
