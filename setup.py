@@ -68,7 +68,7 @@ setup(
             "matplotlib>=3.8",
             "mkdocs-material>=9.5",
             "Cython>=3.0.10,<4",
-            "grpcio-tools==1.85.3",
+            "grpcio-tools==1.85.1",
             "pytest>=8",
             "pytest-timeout>=2.3",
             "coverage>=7.6",
