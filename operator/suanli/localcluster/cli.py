@@ -71,11 +71,15 @@ def start_operator(
     name: str = "operator",
     metrics_port: int | None = None,
     as_service_account: bool = False,
+    server: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, int]:
     """Start the operator as a real process against the cluster; wait until it is healthy.
 
     ``as_service_account``: authenticate as the chart's ServiceAccount (TokenRequest token) with
     the chart's RBAC, its Lease in the chart's namespace, instead of as admin.
+    ``server``: reach the apiserver at this URL instead (a fault proxy in front of it);
+    ``extra_env``: more environment, such as ``SUANLI_CRASH_AT`` (the reliability suite).
     """
     ports = {"metrics": metrics_port or free_port(), "health": free_port()}
     env = {"KUBECONFIG": str(cluster.kubeconfig), "PYTHONUNBUFFERED": "1"}
@@ -85,6 +89,14 @@ def start_operator(
         env.update(
             KUBECONFIG=str(service_account_kubeconfig(cluster)), POD_NAMESPACE=DEFAULT_NAMESPACE
         )
+    if server is not None:
+        config = yaml.safe_load(Path(env["KUBECONFIG"]).read_text())
+        config["clusters"][0]["cluster"]["server"] = server
+        path = cluster.state_dir / f"{name}.kubeconfig"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.chmod(0o600)
+        env["KUBECONFIG"] = str(path)
+    env.update(extra_env or {})
     cluster.start_process(
         name,
         _operator_argv(ports["metrics"], ports["health"], extra_args),
