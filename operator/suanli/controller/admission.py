@@ -124,7 +124,10 @@ def decide(plural: str, request: Mapping[str, Any], snapshot: Snapshot | None) -
         quota = check_compute_quota(body)
         problems += quota.problems
         if quota.parsed is not None and cross and snapshot is not None:
-            problems += check_quota_against(body, snapshot.of(Kind.COMPUTE_QUOTA), classes)
+            old = request.get("oldObject") if request.get("operation") == "UPDATE" else None
+            problems += check_quota_against(
+                body, snapshot.of(Kind.COMPUTE_QUOTA), classes, old=old or None
+            )
     elif plural == "acceleratorclasses":
         verdict = check_accelerator_class(body)
         problems += verdict.problems

@@ -774,34 +774,40 @@ def check_quota_against(
     quota: Mapping[str, Any],
     other_quotas: Mapping[str, Mapping[str, Any]],
     classes: Classes,
+    *,
+    old: Mapping[str, Any] | None = None,
 ) -> tuple[Problem, ...]:
     """A namespace another ComputeQuota already serves (the older claim keeps it: by
     creationTimestamp, then name) and rows naming classes that do not exist.
 
     ``quota`` is the raw object (its creationTimestamp decides which claim is older); the same
-    quota in ``other_quotas`` is skipped."""
+    quota in ``other_quotas`` is skipped. With ``old`` (an update), a namespace the quota did not
+    list before is refused when any other quota lists it, whatever their ages: a namespace stays
+    with the quota that serves it."""
     verdict = check_compute_quota(quota)
     if verdict.model is None:
         return verdict.problems
     me = verdict.model
     my_age = _age_key(quota)
+    before = set(((old or {}).get("spec") or {}).get("namespaces") or [])
     problems = []
     for index, namespace in enumerate(me.spec.namespaces):
-        older = [
+        added = old is not None and namespace not in before
+        claims = [
             (_age_key(body), str((body.get("metadata") or {}).get("name")))
             for body in other_quotas.values()
             if (body.get("metadata") or {}).get("name") != me.metadata.name
             and namespace in ((body.get("spec") or {}).get("namespaces") or [])
-            and _age_key(body) < my_age
+            and (added or _age_key(body) < my_age)
         ]
-        if older:
-            keeper = min(older)[1]
+        if claims:
+            keeper = min(claims)[1]
             problems.append(
                 _problem(
                     f"spec.namespaces[{index}]",
                     f"namespace {namespace!r} is already served by ComputeQuota {keeper!r}; "
                     f"ComputeQuota {me.metadata.name!r} cannot claim it too (a namespace "
-                    "belongs to one quota, the older claim keeps it)",
+                    "belongs to one quota and stays with the one that serves it)",
                 )
             )
     catalogue = usable_classes(classes)

@@ -363,3 +363,13 @@ def test_of_two_overlapping_classes_only_the_newer_is_refused() -> None:
     assert check_class_against(older, None, classes, {}) == ()
     (problem,) = check_class_against(newer, None, classes, {})
     assert problem.field == "spec.nodeLabels" and "'ascend-910b'" in problem.message
+
+
+def test_an_update_cannot_take_a_namespace_another_quota_serves_even_if_older() -> None:
+    older = quota("older", ["own"], "2024-01-01T00:00:00Z")
+    newer = quota("newer", ["shared"], "2024-06-01T00:00:00Z")
+    grown = quota("older", ["own", "shared"], "2024-01-01T00:00:00Z")
+    every = {"older": older, "newer": newer}
+    (problem,) = check_quota_against(grown, every, {}, old=older)
+    assert problem.field == "spec.namespaces[1]" and "'newer'" in problem.message
+    assert check_quota_against(newer, every, {}, old=newer) == ()
