@@ -35,12 +35,19 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "suanli.placement.reference": (("placement/reference.py",), ("tests/unit/placement",)),
     "suanli.workload": (("workload",), ("tests/unit/workload",)),
     # the controller's pure modules, when they are in the tree
-    "suanli.controller.lifecycle": (("controller/lifecycle.py",), ("tests/unit/controller",)),
-    "suanli.controller.validate": (("controller/validate.py",), ("tests/unit/controller",)),
+    "suanli.controller.lifecycle": (
+        ("controller/lifecycle.py",),
+        ("tests/unit/controller/test_lifecycle.py",),
+    ),
+    "suanli.controller.validate": (
+        ("controller/validate.py",),
+        ("tests/unit/controller/test_validate.py",),
+    ),
 }
 
 # mutmut's exit-code vocabulary (mutmut.stats.status_by_exit_code), folded into our columns
 KILLED, SURVIVED, TIMEOUT, NO_TESTS, OTHER = "killed", "survived", "timeout", "no tests", "other"
+NOT_RUN = "not run"
 STATUS = {1: KILLED, 3: KILLED, 0: SURVIVED, 36: TIMEOUT, 24: TIMEOUT, -24: TIMEOUT}
 STATUS |= {152: TIMEOUT, 255: TIMEOUT, 33: NO_TESTS, 5: NO_TESTS, 37: KILLED}
 
@@ -61,8 +68,9 @@ def prepare(work: Path, paths: tuple[str, ...], tests: tuple[str, ...]) -> None:
     for rel in ("tests/__init__.py", "tests/unit/__init__.py", "tests/conftest.py"):
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, work / rel)
-    for rel in tests:
-        shutil.copytree(ROOT / rel, work / rel, ignore=ignore)
+    for rel in tests:  # a test file is copied with its directory (conftest, helpers, data)
+        directory = Path(rel) if (ROOT / rel).is_dir() else Path(rel).parent
+        shutil.copytree(ROOT / directory, work / directory, ignore=ignore, dirs_exist_ok=True)
     only = [f"src/suanli/{p}" + ("" if p.endswith(".py") else "/*") for p in paths]
     (work / "pyproject.toml").write_text(
         "[tool.pytest.ini_options]\n"
@@ -99,17 +107,30 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once")
     parser.add_argument("--fail-under", type=float, default=0.0, help="minimum kill % per package")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "mutation")
+    parser.add_argument("--packages", nargs="*", help="only these packages (default: all)")
+    parser.add_argument(
+        "--report", action="store_true", help="tabulate an earlier (or interrupted) run only"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep a package's generated mutants and test map"
+    )
     args = parser.parse_args()
     table: dict[str, Counter[str]] = {}
     survivors: list[tuple[Path, str, str]] = []
     for package, (paths, tests) in present_targets().items():
+        if args.packages and package not in args.packages:
+            continue
         work = args.work / package
-        prepare(work, paths, tests)
-        # First pass: generate the mutants and map each function to the tests that call it.
-        # A name that matches nothing stops mutmut right after that, running no mutant.
-        mutmut(work, ["suanli.no_such_module.x_none__mutmut_1"], args.jobs)
-        every = sorted(results(work))
+        reuse = args.reuse and (work / "mutants" / "mutmut-stats.json").exists()
+        if not (args.report or reuse):
+            prepare(work, paths, tests)
+            # First pass: generate the mutants and map each function to the tests that call
+            # it. A name that matches nothing stops mutmut right after that, running no mutant.
+            mutmut(work, ["suanli.no_such_module.x_none__mutmut_1"], args.jobs)
+        every = sorted(results(work)) if work.exists() else []
         if not every:
+            if args.report:
+                continue
             print(f"mutation: mutmut generated no mutants for {package}", file=sys.stderr)
             return 1
         chosen = every
@@ -120,10 +141,14 @@ def main() -> int:
             f"mutation: {package}: {len(chosen)} of {len(every)} mutants (seed {args.seed})",
             flush=True,
         )
-        mutmut(work, chosen, args.jobs)
+        if not args.report:
+            mutmut(work, chosen, args.jobs)
         outcome = results(work)
         counts: Counter[str] = Counter()
         for name in chosen:
+            if outcome.get(name) is None:
+                counts[NOT_RUN] += 1
+                continue
             status = STATUS.get(outcome.get(name), OTHER)  # type: ignore[arg-type]
             counts[status] += 1
             if status in (SURVIVED, NO_TESTS, OTHER):
@@ -133,16 +158,16 @@ def main() -> int:
     failed = False
     print(
         f"\n{'package':30} {'mutants':>7} {'killed':>7} {'survived':>8} {'timeout':>7} "
-        f"{'no tests':>8} {'killed %':>8}"
+        f"{'no tests':>8} {'killed %':>8} {'not run':>7}"
     )
     for package, counts in table.items():
-        total = sum(counts.values())
+        total = sum(counts.values()) - counts[NOT_RUN]
         # a timeout is a detected mutant (the tests never finished): counted with the killed
         rate = 100.0 * (counts[KILLED] + counts[TIMEOUT]) / total if total else 100.0
         failed |= rate < args.fail_under
         print(
             f"{package:30} {total:7} {counts[KILLED]:7} {counts[SURVIVED]:8} "
-            f"{counts[TIMEOUT]:7} {counts[NO_TESTS]:8} {rate:7.1f}%"
+            f"{counts[TIMEOUT]:7} {counts[NO_TESTS]:8} {rate:7.1f}% {counts[NOT_RUN]:7}"
         )
     report = args.work / "survivors.txt"
     with report.open("w", encoding="utf-8") as out:
