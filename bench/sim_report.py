@@ -16,16 +16,22 @@ OURS = "fragmentation_aware"
 
 
 def load(paths: list[str]) -> dict[str, dict[str, object]]:
+    """Rows by pod list; runs of the same policy on other seeds are pooled (mean over seeds)."""
+    values: dict[str, dict[str, dict[int, float]]] = {}
     merged: dict[str, dict[str, object]] = {}
     for path in paths:
         for row in json.loads(Path(path).read_text(encoding="utf-8")):
             entry = merged.setdefault(
                 row["pod_list"], {"half": row["half"], "mean": {}, "published": {}, "seeds": {}}
             )
-            for policy, value in row["mean_130"].items():
-                entry["mean"][policy] = value  # type: ignore[index]
-                entry["seeds"][policy] = row["seeds"]  # type: ignore[index]
+            per_list = values.setdefault(row["pod_list"], {})
+            for policy, per_seed in row["per_seed_130"].items():
+                per_list.setdefault(policy, {}).update(zip(row["seeds"], per_seed, strict=True))
             entry["published"].update(row["published_130"])  # type: ignore[attr-defined]
+    for name, per_list in values.items():
+        for policy, by_seed in per_list.items():
+            merged[name]["mean"][policy] = sum(by_seed.values()) / len(by_seed)  # type: ignore[index]
+            merged[name]["seeds"][policy] = sorted(by_seed)  # type: ignore[index]
     return merged
 
 
@@ -70,7 +76,7 @@ def side_by_side(rows: dict[str, dict[str, object]]) -> str:
         if OURS not in mean or "fgd" not in mean:
             continue
         used = seeds["fgd"]
-        label = f"{used[0]}–{used[-1]}"
+        label = f"{used[0]}–{used[-1]}" if used == list(range(used[0], used[-1] + 1)) else "?"
         pub = f"{published['fgd']:.2f}" if "fgd" in published else "—"
         lines.append(
             f"| {name.removeprefix('openb_pod_list_')} | {entry['half']} | {label} | "
