@@ -100,8 +100,8 @@ class ComputeQuotaSpec(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "has(self.cohort) || self.resources.all(r, !has(r.borrowingLimit) "
-                    "&& !has(r.lendingLimit))",
+                    "rule": "has(self.cohort) || !has(self.resources) || self.resources.all(r, "
+                    "!has(r.borrowingLimit) && !has(r.lendingLimit))",
                     "message": "spec.resources[].borrowingLimit and lendingLimit need spec.cohort",
                     "fieldPath": ".resources",
                 },

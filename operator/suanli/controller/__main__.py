@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         else None,
     )
     if args.webhook:
-        admission.OPTIONS = admission.WebhookOptions(
+        memo["webhook_options"] = admission.WebhookOptions(
             port=args.webhook_port,
             bind=args.bind_address,
             hosts=tuple(args.webhook_host),

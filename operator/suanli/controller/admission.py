@@ -80,7 +80,6 @@ class WebhookOptions:
     cert_dir: Path = Path(WEBHOOK_CERT_DIR)
 
 
-OPTIONS: WebhookOptions | None = None  # set from the command line before Kopf starts; None: off
 
 
 # --- deciding ----------------------------------------------------------------------------------
@@ -358,8 +357,9 @@ def install(memo: kopf.Memo, options: WebhookOptions) -> asyncio.Task[None]:
 
 @kopf.on.startup(id="suanli-webhook")
 async def start_webhook(memo: kopf.Memo, **_: Any) -> None:
-    if OPTIONS is not None:
-        install(memo, OPTIONS)
+    options = memo.get("webhook_options")  # from the command line, through Kopf's memo
+    if isinstance(options, WebhookOptions):
+        install(memo, options)
 
 
 @kopf.on.cleanup(id="suanli-webhook-stop")

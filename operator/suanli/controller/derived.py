@@ -7,13 +7,15 @@ written only when they change, always with the resourceVersion read in the snaps
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import asyncio
+from collections.abc import Awaitable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from suanli.api.computequota import ClassUsage
 from suanli.constants import ACCELERATOR_CLASS_ANNOTATION
 from suanli.controller import status
+from suanli.controller.apply import utcnow
 from suanli.controller.cache import Kind, Snapshot
 from suanli.controller.faults import crash_point
 from suanli.controller.inventory import CatalogueEntry, Inventory, is_suanli_pod
@@ -26,10 +28,25 @@ from suanli.controller.observed import (
     pod_devices,
     quota_rows,
 )
+from suanli.controller.world import World
 from suanli.metrics.source import JobPhaseCount, MeteringRow, QueueRow, RunningAllocation
 from suanli.scheduling.cycle import CycleResult
 from suanli.scheduling.model import QuotaSpec
 from suanli.scheduling.quota import class_of, device_resource
+
+
+async def write_statuses(
+    kube: Kube, snapshot: Snapshot, world: World, result: CycleResult, inventory: Inventory
+) -> int:
+    """Every derived status of this cycle: quotas, classes, and the unusable ones."""
+    now = utcnow()
+    return (
+        await write_quota_statuses(
+            kube, snapshot, world.quotas, result, inventory, world.conflicts, world.live_uids, now
+        )
+        + await write_class_statuses(kube, snapshot, inventory, now)
+        + await write_invalid_statuses(kube, snapshot, world.invalid_objects, now)
+    )
 
 
 async def write_quota_statuses(
@@ -46,7 +63,7 @@ async def write_quota_statuses(
     for wait in result.waiting:
         if wait.quota:
             pending[wait.quota] = pending.get(wait.quota, 0) + 1
-    writes = 0
+    writes: list[Awaitable[bool]] = []
     for spec in quotas:
         body = snapshot.of(Kind.COMPUTE_QUOTA).get(spec.name)
         if body is None:
@@ -89,8 +106,8 @@ async def write_quota_statuses(
         )
         if status.differs(current, desired):
             crash_point("between-quota-statuses")
-            writes += int(
-                await kube.apatch_status(
+            writes.append(
+                kube.apatch_status(
                     "computequotas",
                     spec.name,
                     None,
@@ -98,12 +115,38 @@ async def write_quota_statuses(
                     desired,
                 )
             )
+    written = sum(await asyncio.gather(*writes))  # quotas are independent: at once
     crash_point("after-quota-statuses")
+    return written
+
+
+async def write_invalid_statuses(
+    kube: Kube,
+    snapshot: Snapshot,
+    invalid: Mapping[Kind, Mapping[str, str]],
+    now: datetime,
+) -> int:
+    """Quotas and classes the operator cannot use get Valid=False naming the field."""
+    writes = 0
+    for kind, problems in invalid.items():
+        for name, message in sorted(problems.items()):
+            body = snapshot.of(kind).get(name)
+            if body is None:
+                continue
+            current = body.get("status") or {}
+            desired = status.invalid_status(
+                current, message=message, generation=body["metadata"].get("generation"), now=now
+            )
+            if status.differs(current, desired):
+                version = str(body["metadata"]["resourceVersion"])
+                writes += int(await kube.apatch_status(kind.value, name, None, version, desired))
     return writes
 
 
-async def write_class_statuses(kube: Kube, snapshot: Snapshot, inventory: Inventory) -> int:
-    writes = 0
+async def write_class_statuses(
+    kube: Kube, snapshot: Snapshot, inventory: Inventory, now: datetime
+) -> int:
+    writes: list[Awaitable[bool]] = []
     summary = inventory.state.capacity_summary()
     for name, body in snapshot.of(Kind.ACCELERATOR_CLASS).items():
         capacity = summary.get(name)
@@ -111,14 +154,17 @@ async def write_class_statuses(kube: Kube, snapshot: Snapshot, inventory: Invent
         if capacity is None or entry is None:
             continue
         desired = status.class_status(
+            body.get("status") or {},
             nodes=capacity.nodes,
             total_devices=capacity.total_devices,
             allocated_milli=capacity.allocated_milli,
             tflops=entry.device_class.tflops,
+            generation=body["metadata"].get("generation"),
+            now=now,
         )
         if status.differs(body.get("status") or {}, desired):
-            writes += int(
-                await kube.apatch_status(
+            writes.append(
+                kube.apatch_status(
                     "acceleratorclasses",
                     name,
                     None,
@@ -126,7 +172,7 @@ async def write_class_statuses(kube: Kube, snapshot: Snapshot, inventory: Invent
                     desired,
                 )
             )
-    return writes
+    return sum(await asyncio.gather(*writes))
 
 
 def metric_rows(

@@ -162,17 +162,7 @@ class Controller:
         for body in world.legacy_finalized:
             await asyncio.to_thread(self.kube.remove_finalizer, body, LEGACY_JOB_FINALIZER)
         writes = self.applier.writes
-        writes += await derived.write_quota_statuses(
-            self.kube,
-            snapshot,
-            world.quotas,
-            result,
-            self.inventory,
-            world.conflicts,
-            world.live_uids,
-            utcnow(),
-        )
-        writes += await derived.write_class_statuses(self.kube, snapshot, self.inventory)
+        writes += await derived.write_statuses(self.kube, snapshot, world, result, self.inventory)
         self.published.publish(
             derived.metric_rows(
                 snapshot,

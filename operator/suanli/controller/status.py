@@ -199,17 +199,50 @@ def quota_status(
         else Wanted("Conflict", False, Reason.ACTIVE, "serves every namespace it lists")
     )
     patch["conditions"] = merged_conditions(
-        current.get("conditions") or [], [condition], generation=generation, now=now
+        current.get("conditions") or [],
+        [Wanted("Valid", True, Reason.VALID, "the quota is valid"), condition],
+        generation=generation,
+        now=now,
     )
     return patch
 
 
-def class_status(
-    *, nodes: int, total_devices: int, allocated_milli: int, tflops: float
+def invalid_status(
+    current: Mapping[str, Any], *, message: str, generation: int | None, now: datetime
 ) -> dict[str, Any]:
-    return AcceleratorClassStatus(
+    """A ComputeQuota or AcceleratorClass the operator cannot use: Valid=False naming the field."""
+    return {
+        "conditions": merged_conditions(
+            current.get("conditions") or [],
+            [Wanted("Valid", False, Reason.INVALID, message)],
+            generation=generation,
+            now=now,
+        ),
+        "observedGeneration": generation,
+    }
+
+
+def class_status(
+    current: Mapping[str, Any],
+    *,
+    nodes: int,
+    total_devices: int,
+    allocated_milli: int,
+    tflops: float,
+    generation: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    patch = AcceleratorClassStatus(
         nodes=nodes,
         devices=total_devices,
         allocated_devices=devices(allocated_milli),
         capacity_pflops=round(total_devices * tflops / 1000, 3),
+        observed_generation=generation,
     ).model_dump(by_alias=True, exclude_unset=True, mode="json")
+    patch["conditions"] = merged_conditions(
+        current.get("conditions") or [],
+        [Wanted("Valid", True, Reason.VALID, "the class is valid")],
+        generation=generation,
+        now=now,
+    )
+    return patch

@@ -29,6 +29,7 @@ from suanli.controller.translate import (
     quota_spec,
     recorded_admission,
 )
+from suanli.controller.validate import check_class_against
 from suanli.reasons import Reason
 from suanli.scheduling.cycle import CycleResult
 from suanli.scheduling.model import Admission, JobRequest, QuotaSpec
@@ -66,6 +67,16 @@ class World:
     folded_recorded: set[str] = field(default_factory=set)
     live_uids: set[str] = field(default_factory=set)
     legacy_finalized: list[Object] = field(default_factory=list)
+    invalid_quotas: dict[str, str] = field(default_factory=dict)  # name -> what is wrong
+    invalid_classes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def invalid_objects(self) -> dict[Kind, dict[str, str]]:
+        """Quotas and classes that cannot be used, by kind: name -> what is wrong."""
+        return {
+            Kind.COMPUTE_QUOTA: self.invalid_quotas,
+            Kind.ACCELERATOR_CLASS: self.invalid_classes,
+        }
 
     @property
     def invalid_phases(self) -> dict[str, str]:
@@ -87,13 +98,23 @@ def _age(body: Object) -> tuple[str, str]:
     return (str(metadata.get("creationTimestamp") or ""), str(metadata.get("name") or ""))
 
 
-def _catalogue(snapshot: Snapshot) -> dict[str, CatalogueEntry]:
-    entries = {}
-    for name in snapshot.of(Kind.ACCELERATOR_CLASS):
+def _catalogue(snapshot: Snapshot, world: World) -> None:
+    """Valid classes, oldest first; a class whose node selector overlaps an older class's is
+    set aside (it would silently take that class's nodes and strand its tenants)."""
+    accepted: dict[str, AcceleratorClass] = {}
+    classes = snapshot.of(Kind.ACCELERATOR_CLASS)
+    for name, _ in sorted(classes.items(), key=lambda i: _age(i[1])):
         verdict = snapshot.verdict(Kind.ACCELERATOR_CLASS, name)
-        if verdict is not None and isinstance(verdict.model, AcceleratorClass):
-            entries[name] = catalogue_entry(verdict.model)
-    return entries
+        if verdict is None or not isinstance(verdict.model, AcceleratorClass):
+            if verdict is not None:
+                world.invalid_classes[name] = verdict.message()
+            continue
+        overlaps = check_class_against(verdict.model, None, accepted, {})
+        if overlaps:
+            world.invalid_classes[name] = "; ".join(p.message for p in overlaps)
+            continue
+        accepted[name] = verdict.model
+        world.catalogue[name] = catalogue_entry(verdict.model)
 
 
 def _quotas(snapshot: Snapshot, world: World, previous: Mapping[str, str]) -> None:
@@ -112,6 +133,8 @@ def _quotas(snapshot: Snapshot, world: World, previous: Mapping[str, str]) -> No
     for name, _ in sorted(snapshot.of(Kind.COMPUTE_QUOTA).items(), key=order):
         verdict = snapshot.verdict(Kind.COMPUTE_QUOTA, name)
         if verdict is None or not isinstance(verdict.model, ComputeQuota):
+            if verdict is not None:
+                world.invalid_quotas[name] = verdict.message()
             continue
         model: ComputeQuota = verdict.model
         taken = sorted(ns for ns in model.spec.namespaces if ns in claimed)
@@ -175,7 +198,7 @@ def observe(
 ) -> World:
     """``previous``: the namespace → quota assignment of the last cycle (kept on conflicts)."""
     world = World()
-    world.catalogue = _catalogue(snapshot)
+    _catalogue(snapshot, world)
     _quotas(snapshot, world, previous or {})
     priorities = {
         name: int(body.get("value") or 0) for name, body in snapshot.of(Kind.PRIORITY_CLASS).items()

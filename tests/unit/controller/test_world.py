@@ -166,3 +166,42 @@ def test_a_namespace_stays_with_the_quota_that_served_it() -> None:
     kept = observe(cache.snapshot(), {}, 0.0, {"shared": "b-owner"})
     assert kept.quota_of_namespace == {"shared": "b-owner"}
     assert "ComputeQuota b-owner" in kept.conflicts["a-newcomer"]
+
+
+def accelerator_class(name: str, created: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "suanli.io/v1alpha1",
+        "kind": "AcceleratorClass",
+        "metadata": {
+            "name": name,
+            "creationTimestamp": created,
+            "resourceVersion": "1",
+            "generation": 1,
+        },
+        "spec": {
+            "vendor": "nvidia",
+            "resourceName": "nvidia.com/gpu",
+            "nodeLabels": labels,
+            "devicesPerNode": 8,
+            "deviceMemoryGiB": 80.0,
+            "computeTFLOPS": 312.0,
+            "topology": {"groupSize": 8, "allowedDeviceCounts": [1, 2, 4, 8]},
+        },
+    }
+
+
+def test_a_newer_class_overlapping_an_older_ones_nodes_is_set_aside() -> None:
+    older = accelerator_class("gpu-a100", "2026-01-01T00:00:00Z", {"gpu.product": "A100"})
+    # more specific: every node it matches is one of the older class's, which it would take
+    broader = accelerator_class(
+        "gpu-any", "2026-02-01T00:00:00Z", {"gpu.product": "A100", "gpu.memory": "80GB"}
+    )
+    cache = cache_with((Kind.ACCELERATOR_CLASS, older), (Kind.ACCELERATOR_CLASS, broader))
+    bad_quota = quota("broken", "2026-01-01T00:00:00Z", "x")
+    bad_quota["spec"]["resources"] = [{"acceleratorClass": "gpu-a100", "nominal": -1}]
+    cache.apply_event(Kind.COMPUTE_QUOTA, "ADDED", bad_quota)
+    world = observe(cache.snapshot(), {}, 0.0)
+    assert set(world.catalogue) == {"gpu-a100"}
+    assert "gpu-a100" in world.invalid_classes["gpu-any"]
+    assert "spec.nodeLabels" in world.invalid_classes["gpu-any"]
+    assert "nominal" in world.invalid_quotas["broken"]
