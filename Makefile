@@ -94,6 +94,19 @@ image: venv tools
 bench: venv
 	@$(PY) bench/placement_bench.py
 
+# Throughput on the real control plane, suanli and kube-scheduler side by side in one run
+# (docs/performance.md): 1,000 nodes / 2,000 pods, then 5,000 nodes / 20,000 pods. The small
+# size runs in `make integration` (tests/integration/test_throughput.py) for correctness only.
+.PHONY: bench-scale bench-scale-small
+bench-scale: venv tools
+	@mkdir -p build/bench
+	@nice -n 5 $(PY) bench/decision_bench.py --nodes 5000 --pods 20000
+	@nice -n 5 $(PY) bench/scale_bench.py --nodes 1000 --pods 2000 --json build/bench/scale-1000.json
+	@nice -n 5 $(PY) bench/scale_bench.py --nodes 5000 --pods 20000 --timeout 1800 --json build/bench/scale-5000.json
+
+bench-scale-small: venv tools
+	@nice -n 5 $(PY) bench/scale_bench.py --nodes 48 --pods 96
+
 # --- how good the tests are (docs/testing.md) ------------------------------------------------
 # Mutation testing of the pure packages (mutmut, in a private copy under build/mutation):
 # `make mutation` runs every mutant (hours on 2 cores); `make mutation-sample` a fixed-seed
