@@ -59,7 +59,7 @@ unit: venv tools
 
 integration: venv tools
 	@echo "==> integration tests (real kube-apiserver, etcd, kube-controller-manager, kwok, prometheus)"
-	@$(PY) -m pytest tests/integration -q -m integration
+	@$(PY) -m pytest tests/integration tests/reliability -q -m integration
 
 promtool-test: venv tools
 	@echo "==> promtool check/test rules"
@@ -93,6 +93,16 @@ image: venv tools
 
 bench: venv
 	@$(PY) bench/placement_bench.py
+
+# The reliability suite's long versions (docs/reliability.md): crash points, control-plane faults,
+# two replicas, load, metering under faults; `make integration` runs the bounded ones. Hours on
+# 2 cores. Writes the figures of the run into docs/reliability.md, whatever the outcome.
+.PHONY: chaos
+chaos: venv tools
+	@echo "==> reliability suite, long versions"
+	@rm -f build/reliability/*-long.json
+	@SUANLI_CHAOS=long nice -n 5 $(PY) -m pytest tests/reliability -q -m integration -s --timeout=21600; \
+	 status=$$?; $(PY) tests/reliability/report.py; exit $$status
 
 # Throughput on the real control plane, suanli and kube-scheduler side by side in one run
 # (docs/performance.md): 1,000 nodes / 2,000 pods, then 5,000 nodes / 20,000 pods. The small
