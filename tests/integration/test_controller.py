@@ -298,7 +298,7 @@ def test_the_older_quota_keeps_a_namespace_a_newer_one_claims(
             found = condition(status, "Conflict")
             return found if found.get("status") == "True" else None
 
-        found = wait_for("a Conflict condition on the newer quota", conflict, 30)
+        found = wait_for("a Conflict condition on the newer quota", conflict, 90)
         assert "ComputeQuota t-owner" in found["message"] and ns in found["message"]
         assert kubectl.apply(job_manifest("mine", ns, [option(H100, 8)]))[0] == 0
         assert wait_for_phase(kubectl, ns, "mine", "Running")["quota"] == "t-owner"
