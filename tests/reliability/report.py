@@ -16,7 +16,10 @@ ORDER = ("crash-points", "control-plane", "two-replicas", "load", "metering")
 DETAIL = {
     "crash-points": ("points", "jobs", "points_not_reached"),
     "control-plane": ("recovery_seconds", "leader_while_cut_off", "problems"),
-    "two-replicas": ("takeover_seconds", "takeover_bound_seconds", "audited_writes", "both_acted"),
+    "two-replicas": (
+        "takeover_seconds", "takeover_bound_seconds", "audited_writes", "both_acted",
+        "refused_after_handover",
+    ),
     "load": (
         "jobs", "tenants", "nodes", "admission_p50_s", "admission_p99_s", "cycle_p50_ms",
         "cycle_p99_ms", "api_requests_per_pod", "peak_rss_mb", "cpu_seconds",
