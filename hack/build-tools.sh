@@ -73,7 +73,7 @@ build_node() {
   if [ -x "$out/bin/kubelet" ] && [ -x "$out/bin/kube-proxy" ]; then
     log "kubelet, kube-proxy $K8S_VERSION: cached in $out"; return; fi
   local t0; t0=$(now)
-  log "kubelet, kube-proxy $K8S_VERSION: building (cold, after the control plane: about 1 min on 2 cores)"
+  log "kubelet, kube-proxy $K8S_VERSION: building (most packages are shared with the control plane's build; alone and cold: several minutes)"
   write_kubernetes_module "$out/src-node"
   go_build_kubernetes "$out/src-node" "$out/bin" k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
   log "kubelet, kube-proxy $K8S_VERSION: built in $(( $(now) - t0 )) s -> $out/bin"

@@ -64,21 +64,30 @@ def lines(sock):
             line, buf = buf.split(b"\n", 1)
             yield json.loads(line)
 
+attempt = env["SUANLI_ATTEMPT"]
 if rank == 0:
     server = socket.create_server(("0.0.0.0", port))
+    server.settimeout(180)
     peer, _ = server.accept()
+    peer.sendall((json.dumps(attempt) + "\n").encode())
     peer_lines = lines(peer)
 else:
+    # The headless Service may still name the previous attempt's rank 0 for a moment after a
+    # gang restart: keep trying until the rank 0 that answers is of this attempt.
     deadline = time.time() + 120
     while True:
         try:
             peer = socket.create_connection((host, port), timeout=5)
-            break
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.5)
-    peer_lines = lines(peer)
+            peer.settimeout(10)
+            peer_lines = lines(peer)
+            if next(peer_lines) == attempt:
+                break
+            peer.close()
+        except (OSError, StopIteration, ValueError):
+            pass
+        if time.time() > deadline:
+            raise SystemExit("no rank 0 of attempt " + attempt)
+        time.sleep(0.5)
 peer.settimeout(60)
 
 for step in range(start, steps):
