@@ -50,6 +50,8 @@ from suanli.workload.pods import (
 log = logging.getLogger("suanli.apply")
 
 CONCURRENT_JOBS = 32
+# How long objects this process created are taken as there though the watch has not shown them.
+UNSEEN_SECONDS = 30.0
 
 
 def utcnow() -> datetime:
@@ -67,6 +69,11 @@ class Applier:
     not_before: dict[str, float] = field(default_factory=dict)
     writes: int = 0
     _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENT_JOBS))
+    _posting: set[asyncio.Task[None]] = field(default_factory=set)
+    # job key -> (attempt, names of the pods created for it, when): in the cycle after an
+    # admission the cache often holds the new status but not yet every new pod; without this
+    # the lifecycle's "recorded admission with pods missing" step would create them again (409)
+    created: dict[str, tuple[int, frozenset[str], float]] = field(default_factory=dict)
 
     async def together(self, work: Iterable[Awaitable[Any]]) -> list[Any]:
         """Run jobs' work concurrently (bounded), each failure confined to its own job."""
@@ -95,7 +102,13 @@ class Applier:
         return written
 
     async def event(self, body: Mapping[str, Any], type_: str, reason: Reason, msg: str) -> None:
-        await asyncio.to_thread(self.kube.event, body, type_, reason.value, msg)
+        """Post an Event beside the rest of the work, not before it: Events are best effort
+        and not state, so a job's slot is not held for one more round trip."""
+        task = asyncio.create_task(
+            asyncio.to_thread(self.kube.event, body, type_, reason.value, msg)
+        )
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
 
     # --- admissions --------------------------------------------------------------------------
     def gang_spec(
@@ -206,6 +219,11 @@ class Applier:
             )
             return False
         crash_point("after-pods")
+        self.created[view.key] = (
+            attempt,
+            frozenset(p["metadata"]["name"] for p in pods),
+            time.time(),
+        )
         if result.statement is not None:
             result.statement.commit(view.key)
         self.writes += len(ours) + int(created_service)
@@ -318,6 +336,19 @@ class Applier:
                 if transition.gang_restart:
                     self.metrics.count_gang_restart(view.quota, cls)
 
+    def _unseen(self, view: JobView) -> frozenset[str]:
+        """Pods this process created for the job's current attempt that the cache has not
+        shown yet (forgotten once seen, or after UNSEEN_SECONDS)."""
+        entry = self.created.get(view.key)
+        if entry is None:
+            return frozenset()
+        attempt, names, when = entry
+        unseen = names - _pod_names(view)
+        if attempt != view.attempt or not unseen or time.time() - when > UNSEEN_SECONDS:
+            del self.created[view.key]
+            return frozenset()
+        return unseen
+
     async def _recreate(
         self,
         view: JobView,
@@ -338,14 +369,22 @@ class Applier:
         spec = self.gang_spec(
             view, int(chosen.get("index", 0)), entry, view.attempt, allowed_volume_kinds
         )
+        wanted = [build_pod(spec, slots[r], len(slots)) for r in replicas if r < len(slots)]
+        unseen = self._unseen(view)
+        wanted = [p for p in wanted if p["metadata"]["name"] not in unseen]
+        if not wanted:
+            return  # created by this process a moment ago; the watch has not shown them yet
         manifests: list[dict[str, Any]] = [build_service(spec)]
         if spec.vendor == "huawei":
             manifests.append(build_rank_table(spec, slots))
         for manifest in manifests:  # already there after most crashes: 409, nothing done
             await asyncio.to_thread(self.kube.create, manifest)
-        wanted = [build_pod(spec, slots[r], len(slots)) for r in replicas if r < len(slots)]
         await asyncio.gather(*(asyncio.to_thread(self.kube.create, p) for p in wanted))
         self.writes += len(wanted)
+
+
+def _pod_names(view: JobView) -> set[str]:
+    return {str(p["metadata"]["name"]) for p in view.pods}
 
 
 def _timed_fields(update: lifecycle.StatusUpdate) -> dict[str, Any]:

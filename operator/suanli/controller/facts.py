@@ -121,9 +121,30 @@ def pod_facts(pod: Object) -> PodFacts:
     )
 
 
+NODE_FACTS_LIMIT = 50_000
+_NODE_FACTS: dict[str, tuple[Any, frozenset[str], NodeFacts]] = {}
+"""The last facts read per node name, with the resourceVersion and accelerator resources they
+were read for: every cycle reads every node, and only a few change between two cycles."""
+
+
 def node_facts(node: Object, catalogue: Mapping[str, CatalogueEntry]) -> NodeFacts:
     """What the lifecycle needs of a node. The taints suanli's pods tolerate (the accelerator
     resources') and those that only mirror the Ready condition do not count."""
+    metadata = node.get("metadata") or {}
+    version = metadata.get("resourceVersion")
+    resources = frozenset(entry.resource_name for entry in catalogue.values())
+    seen = _NODE_FACTS.get(str(metadata.get("name", "")))
+    if version is not None and seen is not None and seen[0] == version and seen[1] == resources:
+        return seen[2]
+    facts = _node_facts(node, resources)
+    if version is not None:
+        if len(_NODE_FACTS) > NODE_FACTS_LIMIT:  # names of nodes long gone
+            _NODE_FACTS.clear()
+        _NODE_FACTS[facts.name] = (version, resources, facts)
+    return facts
+
+
+def _node_facts(node: Object, resources: frozenset[str]) -> NodeFacts:
     metadata = node.get("metadata") or {}
     spec = node.get("spec") or {}
     ready, since = False, None
@@ -131,7 +152,6 @@ def node_facts(node: Object, catalogue: Mapping[str, CatalogueEntry]) -> NodeFac
         if condition.get("type") == "Ready":
             ready = condition.get("status") == "True"
             since = None if ready else epoch_seconds(condition.get("lastTransitionTime"))
-    resources = {entry.resource_name for entry in catalogue.values()}
     taints = [
         t
         for t in spec.get("taints") or []

@@ -170,6 +170,7 @@ class Inventory:
         self.foreign: dict[str, PodCharge] = {}
         self.admissions: dict[str, tuple[Any, ...]] = {}
         self.mix: tuple[WorkloadShape, ...] = ()
+        self.records: dict[str, tuple[Any, NodeRecord]] = {}
 
     def set_catalogue(self, catalogue: Mapping[str, CatalogueEntry]) -> bool:
         """A changed catalogue starts a fresh state (classes cannot be unregistered)."""
@@ -180,6 +181,7 @@ class Inventory:
             [entry.device_class for entry in catalogue.values()], track_recent_mix=False
         )
         self.nodes, self.foreign, self.admissions, self.mix = {}, {}, {}, ()
+        self.records = {}
         return True
 
     def learn_mix(self, options: Iterable[Any]) -> bool:
@@ -220,17 +222,29 @@ class Inventory:
         return True
 
     def sync_nodes(self, nodes: Iterable[Mapping[str, Any]]) -> None:
+        """Level the core's nodes with ``nodes``; a node whose resourceVersion is the one read
+        last time is not parsed again (kwok and kubelets touch a few nodes a second, while a
+        cycle reads them all)."""
         wanted = {}
         for body in nodes:
-            record = node_record(body, self.catalogue)
+            metadata = body.get("metadata", {})
+            version = metadata.get("resourceVersion")
+            seen = self.records.get(str(metadata.get("name")))
+            if version is not None and seen is not None and seen[0] == version:
+                record = seen[1]
+            else:
+                record = node_record(body, self.catalogue)
+                self.records[record.name] = (version, record)
             wanted[record.name] = record
+        for name in [n for n in self.records if n not in wanted]:
+            del self.records[name]
         for name in [n for n in self.nodes if n not in wanted]:
             self._forget_node(name)
             self.state.remove_node(name)
             del self.nodes[name]
         for name, record in wanted.items():
             current = self.nodes.get(name)
-            if current == record:
+            if current is record or current == record:
                 continue
             args = (record.device_class, record.cpu_milli, record.memory_mib, record.pods)
             options: dict[str, Any] = {
