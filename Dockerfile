@@ -4,8 +4,8 @@
 # `pip install --target build/image/site`), so the build itself fetches nothing and needs no
 # compiler: `make image` runs it with buildah (`--network none --pull=never`) on a local Debian
 # base made by debootstrap. The base is an argument; any Python 3.11 image works:
-#   make image                                       # local base, no registry
-#   docker build --build-arg BASE=python:3.11-slim . # after the same `make image-context`
+#   make image     # local base, no registry; leaves the context in build/image
+#   docker build --build-arg BASE=python:3.11-slim .   # works too, once make image made build/image
 ARG BASE=python:3.11-slim
 FROM ${BASE}
 ARG CONTEXT=build/image
