@@ -80,8 +80,6 @@ class WebhookOptions:
     cert_dir: Path = Path(WEBHOOK_CERT_DIR)
 
 
-
-
 # --- deciding ----------------------------------------------------------------------------------
 @dataclass
 class Decision:
