@@ -139,19 +139,23 @@ class Controller:
             self.metrics.initialise(
                 ((q.name, c) for q in world.quotas for c in q.devices), world.catalogue
             )
-        await self.applier.together(
-            [self._quarantine(snapshot, key, problem) for key, problem in world.invalid.items()]
-        )
         marks = {"snapshot": time.perf_counter()}
         result = self._decide(world)
         marks["decide"] = time.perf_counter()
         evicted = await self._apply(result, world)
         marks["apply"] = time.perf_counter()
+        # admissions first: quarantining a burst of bad objects never delays anyone's admission
         await self.applier.together(
             [
-                self._guard(view, self._step(view, world, now))
-                for key, view in world.views.items()
-                if key not in evicted and key not in world.decided(result)
+                *(
+                    self._guard(view, self._step(view, world, now))
+                    for key, view in world.views.items()
+                    if key not in evicted and key not in world.decided(result)
+                ),
+                *(
+                    self._quarantine(snapshot, key, problem)
+                    for key, problem in world.invalid.items()
+                ),
             ]
         )
         marks["lifecycle"] = time.perf_counter()
