@@ -61,7 +61,7 @@ OPERATOR_ARGS = (
 GROUP, VERSION = "suanli.io", "v1alpha1"
 PLURALS = {"TrainingJob": "trainingjobs", "ComputeQuota": "computequotas"}
 PLURALS["AcceleratorClass"] = "acceleratorclasses"
-FUZZ_OBJECTS = 1000  # both modes together; applied by APPLY_THREADS at once
+FUZZ_OBJECTS = 2000  # both modes together ("thousands"); applied by APPLY_THREADS at once
 APPLY_THREADS = 4
 CANARY = "canary"
 
