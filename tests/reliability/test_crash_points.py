@@ -124,6 +124,11 @@ def crash_once(harness: Harness, point: str, after: int, index: int, timeout: fl
     name = "operator"
     env = {"SUANLI_CRASH_AT": point, "SUANLI_CRASH_AFTER": str(after)}
     started = harness.start(name, ARGS, env=env)
+    if index:  # the previous wave's refused gang has been rolled back enough; let it go
+        harness.cluster.kubectl(
+            "delete", "trainingjob", f"refused-{index - 1}", "-n", "rc-q", "--wait=false",
+            "--ignore-not-found", check=False,
+        )  # fmt: skip
     harness.apply_all(wave(harness, index))
     deadline = time.monotonic() + timeout
     while started and harness.alive(name) and time.monotonic() < deadline:
@@ -151,11 +156,12 @@ def test_every_crash_point_leaves_the_invariants_standing(harness: Harness) -> N
         schedule = [(rng.choice(POINTS), rng.randint(1, 4)) for _ in range(320)]
     else:
         schedule = [(point, 1) for point in POINTS]
-    kills, unreached, waves = 0, [], 0
+    kills, unreached, reached, waves = 0, [], set(), 0
     with new_watcher(harness.cluster, harness, GANG_START_TIMEOUT) as watcher:
         for index, (point, after) in enumerate(schedule):
             if crash_once(harness, point, after, index, timeout=45):
                 kills += 1
+                reached.add(point)
             else:
                 unreached.append(point)
             waves += 1
@@ -169,9 +175,13 @@ def test_every_crash_point_leaves_the_invariants_standing(harness: Harness) -> N
         runs=len(schedule),
         faults_injected=kills,
         points=len(set(p for p, _ in schedule)),
-        points_not_reached=sorted(set(unreached)),
+        points_not_reached=sorted(set(POINTS) - reached),
+        armed_runs_without_a_kill=len(unreached),
         jobs=waves * 4,
     )
     record_figure(figure)
-    assert not unreached, f"crash points never reached: {unreached}"
+    # bounded: every point killed the operator; long: each point did at least once (a point
+    # armed for its 4th time may not come round within one operator's run)
+    missing = sorted(set(POINTS) - reached) if long_run() else sorted(set(unreached))
+    assert not missing, f"crash points never reached: {missing}"
     assert not watcher.violations, "\n".join(map(str, watcher.violations))
