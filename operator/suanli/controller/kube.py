@@ -6,8 +6,8 @@ event triggers a fresh decision. No blind overwrites.
 
 The writes of a burst (status patches, pods, Services, rank tables, Events, finalizer patches,
 deletions) go out as plain JSON through :meth:`Kube.send`: the generated client would validate
-every body into its pydantic models and decode every answer back into them, which cost the
-operator more CPU than the request itself (see docs/performance.md). Errors are the same
+every body into its pydantic models and decode every answer back into them: CPU spent on
+every request for answers the operator never reads (see docs/performance.md). Errors are the same
 ``ApiException`` either way.
 """
 
