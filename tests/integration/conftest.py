@@ -241,3 +241,16 @@ def wait_for_phase(
 
     result: dict[str, Any] = wait_for(f"{namespace}/{name} to be {phase}", probe, timeout)
     return result
+
+
+def option(cls: str, devices: int, **extra: Any) -> dict[str, Any]:
+    """One accelerator option of a TrainingJob."""
+    return {"acceleratorClass": cls, "devicesPerReplica": devices, **extra}
+
+
+def live_pods(kubectl: Kubectl, namespace: str, job: str) -> list[dict[str, Any]]:
+    """The job's pods that are not being deleted."""
+    items: list[dict[str, Any]] = kubectl.get(
+        "pods", "-n", namespace, "-l", f"suanli.io/job-name={job}"
+    )["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]

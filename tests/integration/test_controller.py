@@ -22,6 +22,8 @@ from tests.integration.conftest import (
     Tenants,
     job_manifest,
     job_status,
+    live_pods,
+    option,
     wait_for,
     wait_for_phase,
 )
@@ -30,17 +32,6 @@ pytestmark = pytest.mark.integration
 
 ASCEND = "ascend-910b"
 H100 = "nvidia-h100"
-
-
-def option(cls: str, devices: int, **extra: Any) -> dict[str, Any]:
-    return {"acceleratorClass": cls, "devicesPerReplica": devices, **extra}
-
-
-def live_pods(kubectl: Kubectl, namespace: str, job: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = kubectl.get(
-        "pods", "-n", namespace, "-l", f"suanli.io/job-name={job}"
-    )["items"]
-    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
 def objects(kubectl: Kubectl, kind: str, namespace: str, job: str) -> list[str]:

@@ -16,6 +16,8 @@ from tests.integration.conftest import (
     Tenants,
     job_manifest,
     job_status,
+    live_pods,
+    option,
     wait_for,
     wait_for_phase,
 )
@@ -25,17 +27,6 @@ pytestmark = pytest.mark.integration
 ASCEND = "ascend-910b"
 H100 = "nvidia-h100"
 A100 = "nvidia-a100"
-
-
-def option(cls: str, devices: int, **extra: Any) -> dict[str, Any]:
-    return {"acceleratorClass": cls, "devicesPerReplica": devices, **extra}
-
-
-def pods_of(kubectl: Kubectl, namespace: str, job: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = kubectl.get(
-        "pods", "-n", namespace, "-l", f"suanli.io/job-name={job}"
-    )["items"]
-    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
 def env_of(pod: dict[str, Any]) -> dict[str, str]:
@@ -60,7 +51,7 @@ def test_a_gang_lands_whole_with_its_framework_environment(
     assert [r["replica"] for r in placement] == [0, 1]
     assert len({r["node"] for r in placement}) == 2, "8-chip replicas need a node each"
     assert status["chosenOption"]["acceleratorClass"] == ASCEND
-    pods = sorted(pods_of(kubectl, ns, "pretrain"), key=lambda p: p["metadata"]["name"])
+    pods = sorted(live_pods(kubectl, ns, "pretrain"), key=lambda p: p["metadata"]["name"])
     assert [p["metadata"]["name"] for p in pods] == ["pretrain-a0-0", "pretrain-a0-1"]
     for pod, replica in zip(pods, placement, strict=True):
         assert pod["spec"]["nodeName"] == replica["node"]
@@ -113,7 +104,7 @@ def test_falls_back_from_nvidia_to_ascend_when_the_first_option_exceeds_quota(
         "devicesPerReplica": 8,
         "replicas": 2,
     }
-    for pod in pods_of(kubectl, ns, "sft"):
+    for pod in live_pods(kubectl, ns, "sft"):
         container = pod["spec"]["containers"][0]
         assert container["image"] == "example.invalid/cann:1"
         assert "huawei.com/Ascend910" in container["resources"]["limits"]
@@ -134,7 +125,7 @@ def test_quota_is_honoured_and_the_wait_is_explained(kubectl: Kubectl, tenants: 
     assert status["phase"] == "Queued"
     assert status["queuePosition"] == 1
     assert "quota t-quota has 0 free" in status["message"], status["message"]
-    assert not pods_of(kubectl, ns, "second")
+    assert not live_pods(kubectl, ns, "second")
     usage = quota_usage(kubectl, ns, A100)
     assert usage["used"] == 8 and usage["pending"] == 8
     kubectl.run("delete", "trainingjob", "first", "-n", ns)
@@ -164,13 +155,13 @@ def test_a_failed_pod_restarts_the_whole_gang_until_the_limit(
         restartLimit=1,
     )
     assert kubectl.apply(job)[0] == 0
-    first = wait_for("attempt 0 pods", lambda: pods_of(kubectl, ns, "flaky"))
+    first = wait_for("attempt 0 pods", lambda: live_pods(kubectl, ns, "flaky"))
     checkpoint = env_of(first[0])["SUANLI_CHECKPOINT_DIR"]
 
     def attempt_one() -> list[dict[str, Any]]:
         return [
             p
-            for p in pods_of(kubectl, ns, "flaky")
+            for p in live_pods(kubectl, ns, "flaky")
             if p["metadata"]["labels"]["suanli.io/attempt"] == "1"
         ]
 
@@ -225,7 +216,7 @@ def test_suspend_releases_and_resume_readmits(kubectl: Kubectl, tenants: Tenants
         '{"spec":{"suspend":true}}',
     )
     wait_for_phase(kubectl, ns, "pausable", "Suspended")
-    wait_for("pods removed", lambda: not pods_of(kubectl, ns, "pausable"))
+    wait_for("pods removed", lambda: not live_pods(kubectl, ns, "pausable"))
     wait_for("quota released", lambda: quota_usage(kubectl, ns, H100).get("used") == 0)
     kubectl.run(
         "patch",
@@ -320,7 +311,7 @@ def test_max_run_time_fails_the_job(kubectl: Kubectl, tenants: Tenants) -> None:
     assert kubectl.apply(job_manifest("endless", ns, [option(H100, 1)], maxRunSeconds=3))[0] == 0
     status = wait_for_phase(kubectl, ns, "endless", "Failed", timeout=60)
     assert status["reason"] == "MaxRunTimeExceeded"
-    wait_for("pods removed", lambda: not pods_of(kubectl, ns, "endless"))
+    wait_for("pods removed", lambda: not live_pods(kubectl, ns, "endless"))
 
 
 def test_ttl_after_finished_deletes_the_job(kubectl: Kubectl, tenants: Tenants) -> None:
@@ -353,7 +344,7 @@ def test_forbidden_template_fields_are_refused_naming_the_field(
     status = wait_for("a ForbiddenPodField verdict", refused)
     assert "spec.template.spec.hostNetwork" in status["message"]
     assert "spec.template.spec.volumes[0].hostPath" in status["message"]
-    assert not pods_of(kubectl, ns, "escape")
+    assert not live_pods(kubectl, ns, "escape")
 
 
 def test_one_failed_replica_restarts_every_replica(kubectl: Kubectl, tenants: Tenants) -> None:
@@ -409,7 +400,7 @@ def test_one_failed_replica_restarts_every_replica(kubectl: Kubectl, tenants: Te
     assert "ranks-a" in status["message"] and "failed" in status["message"], status["message"]
 
     def new_gang() -> list[str] | None:
-        names = sorted(p["metadata"]["name"] for p in pods_of(kubectl, ns, "ranks"))
+        names = sorted(p["metadata"]["name"] for p in live_pods(kubectl, ns, "ranks"))
         return names if names and all(f"-a{attempt}-" not in n for n in names) else None
 
     names = wait_for("only pods of the new attempt", new_gang, timeout=90)
