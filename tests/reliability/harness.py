@@ -170,7 +170,7 @@ class Harness:
 
         wait_for("every job to settle", settled, timeout=timeout, interval=2)
 
-    def delete_all_and_drain(self, timeout: float = 180) -> None:
+    def delete_all_and_drain(self, timeout: float | None = None) -> None:
         """Delete every job; the garbage collector deletes their pods, suanli bills and
         releases them; wait until no pod of the tenants is left."""
         for namespace in sorted(self.namespaces):
@@ -182,7 +182,8 @@ class Harness:
             pods = json.loads(self.cluster.kubectl("get", "pods", "-A", "-o", "json").stdout)
             return not [p for p in pods["items"] if p["metadata"]["namespace"] in self.namespaces]
 
-        wait_for("every pod billed and gone", drained, timeout=timeout, interval=2)
+        bound = timeout if timeout is not None else (1200 if long_run() else 180)
+        wait_for("every pod billed and gone", drained, timeout=bound, interval=2)
 
     def finish(self, watcher: InvariantWatcher, bills: int) -> None:
         """The end-of-run checks: final states, then (after the drain) metering exactly."""

@@ -103,7 +103,7 @@ def run_times(rng: random.Random, count: int) -> list[float]:
 def test_load_keeps_every_invariant(harness: Harness) -> None:
     rng = random.Random(4)
     tenants = [f"ld-{i:02d}" for i in range(TENANTS)]
-    share = max(8, (NODES * 8) // TENANTS // len(CLASSES) * 2)
+    share = max(64, (NODES * 8) // TENANTS // len(CLASSES) * 2)  # a gang of 8 × 8 fits
     for tenant in tenants:
         harness.tenant(tenant, [{"acceleratorClass": c, "nominal": share} for c in CLASSES])
     seconds = run_times(rng, JOBS)
