@@ -39,6 +39,20 @@ ERROR_REASONS = {
 TERMINAL_STATUSES = frozenset({400, 422})
 # Blocking calls run in threads; enough of them that a burst of admissions is written at once.
 API_THREADS = 64
+# Every call gives up: (seconds to connect, seconds without a byte). Without it a connection that
+# goes silent without closing would hold its thread, and the cycle waiting on it, for ever.
+REQUEST_TIMEOUT = (5.0, 30.0)
+
+
+class _BoundedApiClient(client.ApiClient):
+    """The client with a default timeout on every request (the generated client has none)."""
+
+    def call_api(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_request_timeout") is None:
+            kwargs["_request_timeout"] = REQUEST_TIMEOUT
+        return super().call_api(*args, **kwargs)
+
+
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 CORE_KINDS = {"Pod": "pods", "Service": "services", "ConfigMap": "configmaps"}
@@ -81,7 +95,7 @@ class Kube:
             config.load_kube_config()  # type: ignore[no-untyped-call]
         configuration = client.Configuration.get_default_copy()
         configuration.connection_pool_maxsize = API_THREADS
-        self.api_client = client.ApiClient(configuration)
+        self.api_client = _BoundedApiClient(configuration)
         # the API server's audit log then says which replica made every write
         self.api_client.user_agent = f"suanli-operator/{identity}"
         self.custom = client.CustomObjectsApi(self.api_client)
@@ -100,7 +114,7 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         response = self.api_client.call_api(method, url, header_params=headers, body=payload)
-        data = cast(bytes, response.read())  # type: ignore[no-untyped-call]
+        data = cast(bytes, response.read())
         if not 200 <= response.status <= 299:
             raise ApiException.from_response(
                 http_resp=response, body=data.decode(errors="replace"), data=None

@@ -109,7 +109,10 @@ class LeaderElector:
     async def run(self, on_change: Callable[[bool], None]) -> None:
         while True:
             try:
-                held = await asyncio.to_thread(self.try_acquire_or_renew)
+                # a renewal that hangs is a renewal that failed: this replica may be cut off
+                held = await asyncio.wait_for(
+                    asyncio.to_thread(self.try_acquire_or_renew), timeout=self.renew_seconds
+                )
             except Exception as exc:  # network trouble: keep leading only inside the deadline
                 log.warning("lease %s/%s: %s", self.namespace, self.name, exc)
                 held = self.leading and (
