@@ -279,6 +279,19 @@ def test_kubectl_suanli_on_the_local_centre(
 
     # report: billed from Prometheus, cross-checked against status.metering
     kubectl.run("delete", "tj", "lora-finetune", "crashes", "-n", vision, "--wait=true")
+    # the jobs' pods are billed as they go (the garbage collector deletes them after the jobs)
+    wait_for(
+        "the deleted jobs' pods to be billed and gone",
+        lambda: (
+            not [
+                p
+                for p in kubectl.get("pods", "-n", vision)["items"]
+                if (p["metadata"].get("labels") or {}).get("suanli.io/job-name")
+                in ("lora-finetune", "crashes")
+            ]
+        ),
+        timeout=120,
+    )
 
     def folded() -> dict[str, Any] | None:
         status = kubectl.get("computequota", vision).get("status") or {}

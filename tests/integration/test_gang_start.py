@@ -78,7 +78,7 @@ def test_a_gang_that_does_not_start_is_requeued(
     assert status["startTimeouts"] == 1
     assert status.get("restartCount", 0) == 0
     assert not status.get("placement")
-    assert "did not start in time" in status["message"]
+    assert "did not start within" in status["message"], status["message"]
     wait_for(
         "the stuck pods to be removed",
         lambda: not kubectl.get("pods", "-n", ns)["items"],
