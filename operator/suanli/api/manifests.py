@@ -357,8 +357,7 @@ def cluster_role() -> dict[str, Any]:
             # admission's objects; patch: the metering finalizer is removed once a pod is billed;
             # deletecollection: the rank tables of a job's earlier admissions.
             _rule([""], ["pods"], ["list", "watch", "create", "delete", "patch"]),
-            # patch: a re-admitted job's Service is pointed at its new attempt's pods
-            _rule([""], ["services"], ["create", "delete", "patch"]),
+            _rule([""], ["services"], ["create", "delete"]),
             _rule([""], ["configmaps"], ["create", "delete", "deletecollection"]),
             _rule([""], ["nodes"], ["list", "watch"]),
             _rule([""], ["events"], ["create"]),

@@ -205,8 +205,6 @@ class Applier:
                 await asyncio.to_thread(self.kube.create, manifest)
                 crash_point("after-rank-table")
             created_service = await asyncio.to_thread(self.kube.create, service)
-            if not created_service:  # the job's Service from an earlier attempt: point it here
-                await asyncio.to_thread(self.kube.point_service, service)
             crash_point("after-service")
             pods = [o for o in ours if o["kind"] == "Pod"]
             outcomes = await asyncio.gather(

@@ -206,16 +206,6 @@ class Kube:
                 self.count_error("pods", exc)
                 raise
 
-    def point_service(self, manifest: Mapping[str, Any]) -> None:
-        """Set an existing Service's selector to the one in ``manifest`` (a new attempt)."""
-        metadata = manifest["metadata"]
-        patch = {"spec": {"selector": manifest["spec"]["selector"]}}
-        try:
-            self.core.patch_namespaced_service(metadata["name"], metadata["namespace"], patch)
-        except ApiException as exc:
-            self.count_error("services", exc)
-            raise
-
     def delete_stale_rank_tables(self, namespace: str, job_name: str, attempt: int) -> None:
         """Remove the rank-table ConfigMaps of the job's earlier admissions."""
         self.core.delete_collection_namespaced_config_map(

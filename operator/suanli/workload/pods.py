@@ -315,9 +315,7 @@ def build_pod(spec: GangSpec, slot: ReplicaSlot, world_size: int) -> dict[str, A
 
 
 def build_service(spec: GangSpec) -> dict[str, Any]:
-    """Headless Service giving every replica a stable DNS name for rendezvous. It is the job's
-    (one name for every attempt); its selector names the current attempt, so the ranks of a
-    restarted gang never find a pod of the previous attempt under the same hostname."""
+    """Headless Service giving every replica a stable DNS name for rendezvous."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -330,8 +328,7 @@ def build_service(spec: GangSpec) -> dict[str, Any]:
         "spec": {
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
-            # this attempt's pods only: a restarted gang's terminating pods share its hostnames
-            "selector": {JOB_NAME_LABEL: spec.job_name, ATTEMPT_LABEL: str(spec.attempt)},
+            "selector": {JOB_NAME_LABEL: spec.job_name},
             "ports": [{"name": "rendezvous", "port": MASTER_PORT}],
         },
     }
