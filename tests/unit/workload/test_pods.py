@@ -172,3 +172,33 @@ def test_nfs_and_csi_volumes_need_the_quota_s_permission() -> None:
     assert "spec.allowedVolumeKinds" in problems[0]
     assert template_violations(template, {"nfs", "csi"}) == []
     assert template_violations(template, {"nfs"}) == problems[1:]
+
+
+def test_the_rank_table_is_hccl_v1_and_the_pods_keep_their_layout() -> None:
+    gang = spec({"spec": {"containers": [{"name": "c"}]}})
+    slots = [ReplicaSlot(0, "n1", (0, 1, 2, 3)), ReplicaSlot(1, "n2", (4, 5, 6, 7))]
+    table_map = build_gang(gang, slots)[0]
+    assert table_map["metadata"]["name"] == "train-a2-hccl"
+    table = json.loads(table_map["data"]["rank_table.json"])
+    # the HCCL rank table v1.0 layout: every field name and value type as HCCL reads them
+    assert table["status"] == "completed" and table["version"] == "1.0"
+    assert table["server_count"] == "2"
+    assert [s["server_id"] for s in table["server_list"]] == ["n1", "n2"]
+    assert [
+        [(d["device_id"], d["rank_id"]) for d in s["device"]] for s in table["server_list"]
+    ] == [
+        [("0", "0"), ("1", "1"), ("2", "2"), ("3", "3")],
+        [("4", "4"), ("5", "5"), ("6", "6"), ("7", "7")],
+    ]
+    pod = build_gang(gang, slots)[2]
+    assert pod["spec"]["hostname"] == "train-1" and pod["spec"]["subdomain"] == "train"
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    assert pod["spec"]["enableServiceLinks"] is False
+    assert pod["spec"]["restartPolicy"] == "Never"
+    mount = pod["spec"]["containers"][0]["volumeMounts"][-1]
+    assert mount == {"name": "suanli-hccl", "mountPath": "/etc/hccl", "readOnly": True}
+    assert pod["spec"]["volumes"][-1] == {
+        "name": "suanli-hccl",
+        "configMap": {"name": "train-a2-hccl"},
+    }
+    assert build_service(gang)["spec"]["selector"] == {"suanli.io/job-name": "train"}
