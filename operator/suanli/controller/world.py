@@ -239,10 +239,17 @@ def observe(
             phase in PENDING_PHASES
             and not view.job.spec.suspend
             and not_before.get(key, 0.0) <= now
+            and not any(_still_running(p) for p in view.pods)
         ):
+            # (a released gang is placed again only once its old pods are gone: they hold
+            # their chips, and their hostnames, until the kubelet has stopped them)
             world.pending.append(view.request)
     world.covered_pods = frozenset(covered)
     return world
+
+
+def _still_running(pod: Object) -> bool:
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
 def _view(

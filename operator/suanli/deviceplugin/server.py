@@ -40,6 +40,8 @@ class FakeDevicePlugin(api_pb2_grpc.DevicePluginServicer):
         self.annotate = annotate
         self.stopped = threading.Event()
         self.lock = threading.Lock()
+        # pods already served: excluded even before their annotation is visible in a listing
+        self.served: set[tuple[str, str]] = set()
 
     def GetDevicePluginOptions(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC name)
         return api_pb2.DevicePluginOptions(
@@ -65,6 +67,7 @@ class FakeDevicePlugin(api_pb2_grpc.DevicePluginServicer):
                 requested = list(container.devices_ids)
                 allocation = choose(self.vendor, requested, self._pending())
                 if allocation.pod is not None:
+                    self.served.add(allocation.pod)
                     self.annotate(
                         allocation.pod, {ASCEND_REAL_ANNOTATION: ",".join(allocation.device_ids)}
                     )
@@ -80,7 +83,15 @@ class FakeDevicePlugin(api_pb2_grpc.DevicePluginServicer):
     def _pending(self) -> Sequence[Mapping[str, Any]]:
         if self.vendor.resource != "huawei.com/Ascend910":
             return []
-        return self.pending_pods()
+        return [
+            pod
+            for pod in self.pending_pods()
+            if (
+                str((pod.get("metadata") or {}).get("namespace")),
+                str((pod.get("metadata") or {}).get("name")),
+            )
+            not in self.served
+        ]
 
     def _response(self, allocation: Allocation) -> Any:
         return api_pb2.ContainerAllocateResponse(envs=allocation.envs(self.vendor))
