@@ -90,7 +90,8 @@ def job_facts(view: JobView) -> JobFacts:
         start_timeouts=_int(status.get("startTimeouts")),
         # no admission yet is -1, never 0: 0 is the first admission's number, and a job whose
         # watch lags its pods' must not take that admission's new pods for leftovers
-        attempt=_int(status.get("attempt"), -1),
+        # (an admission recorded without a number, as suanli 0.1 wrote them, is attempt 0)
+        attempt=_int(status.get("attempt"), 0 if admitted else -1),
         admitted=admitted,
         placement_nodes=tuple(str(r.get("node")) for r in placement),
         admitted_at=epoch_seconds(status.get("admittedAt")),
