@@ -31,9 +31,9 @@ venv: $(VENV)/.installed
 tools:
 	@bash hack/build-tools.sh all
 	@bash hack/install-prometheus.sh
+	@bash hack/install-chromium.sh
 	@if [ "$$(id -u)" = 0 ]; then bash hack/install-node-packages.sh; \
 	 else echo "tools: not root: containerd/runc/CNI/buildah not installed (no real node)"; fi
-	@bash hack/install-chromium.sh
 
 # --- generated artifacts ---------------------------------------------------------------------
 generate: venv
@@ -79,17 +79,17 @@ package: venv
 test: lint check-generated docs package unit promtool-test integration
 	@echo "==> make test: all green"
 
-# The documentation site: `mkdocs build --strict` fails on a broken link or anchor, and on a
-# page missing from the nav; output in build/site.
-docs: venv
-	@echo "==> docs (mkdocs build --strict)"
-	@NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
-
 # The operator image: `pip wheel .` (compiled core), its install tree, then `buildah bud` of the
 # Dockerfile on a debootstrap Python base; an OCI archive in $(SUANLI_CACHE)/images.
 image: venv tools
 	@echo "==> operator image (buildah, --network none, base from debootstrap)"
 	@$(PY) -m suanli.localcluster.images
+
+# The documentation site: `mkdocs build --strict` fails on a broken link or anchor, and on a
+# page missing from the nav; output in build/site.
+docs: venv
+	@echo "==> docs (mkdocs build --strict)"
+	@NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 
 bench: venv
 	@$(PY) bench/placement_bench.py
