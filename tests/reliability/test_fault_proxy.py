@@ -52,20 +52,20 @@ def roundtrip(sock: socket.socket, data: bytes = b"ping") -> bytes:
 
 
 def test_pass_forwards_and_reset_aborts(proxy: FaultProxy) -> None:
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as sock:
         assert roundtrip(sock) == b"ping"
         proxy.set_mode("reset")
         with pytest.raises((ConnectionResetError, BrokenPipeError)):
             roundtrip(sock)
             roundtrip(sock)
     with (
-        socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as sock,
         pytest.raises((ConnectionResetError, BrokenPipeError)),
     ):
         roundtrip(sock)
         roundtrip(sock)
     proxy.set_mode("pass")
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as sock:
         assert roundtrip(sock) == b"ping"
     assert proxy.stats.resets >= 2 and proxy.stats.faults == {"reset": 1}
 
