@@ -65,8 +65,17 @@ def test_pass_forwards_and_reset_aborts(proxy: FaultProxy) -> None:
         roundtrip(sock)
         roundtrip(sock)
     proxy.set_mode("pass")
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as sock:
-        assert roundtrip(sock) == b"ping"
+    # the proxy's loop takes the new mode a moment later (seconds on a loaded machine)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as sock:
+                assert roundtrip(sock) == b"ping"
+            break
+        except (ConnectionResetError, BrokenPipeError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     assert proxy.stats.resets >= 2 and proxy.stats.faults == {"reset": 1}
 
 
