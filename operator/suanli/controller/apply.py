@@ -29,7 +29,7 @@ from typing import Any
 
 from suanli.api.trainingjob import ConditionType, Phase
 from suanli.controller import lifecycle, status
-from suanli.controller.facts import JobView, job_facts, pod_facts
+from suanli.controller.facts import JobView, job_facts
 from suanli.controller.faults import crash_point
 from suanli.controller.inventory import CatalogueEntry, Inventory, admission_signature
 from suanli.controller.kube import Kube, api_message, is_terminal
@@ -400,7 +400,3 @@ def _timed_fields(update: lifecycle.StatusUpdate) -> dict[str, Any]:
     if update.release or update.phase in (Phase.QUEUED, Phase.PREEMPTED, Phase.SUSPENDED):
         fields["queue_position"] = None
     return fields
-
-
-def pod_views(view: JobView) -> list[lifecycle.PodFacts]:
-    return [pod_facts(p) for p in view.pods]

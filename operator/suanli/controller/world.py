@@ -21,7 +21,7 @@ from suanli.constants import ATTEMPT_LABEL, JOB_NAME_LABEL
 from suanli.controller.cache import Kind, Object, Snapshot, object_key
 from suanli.controller.facts import JobView, node_facts
 from suanli.controller.inventory import CatalogueEntry, is_suanli_pod
-from suanli.controller.lifecycle import NodeFacts
+from suanli.controller.lifecycle import FINISHED_PHASES, HOLDING_PHASES, NodeFacts
 from suanli.controller.translate import (
     catalogue_entry,
     job_request,
@@ -39,8 +39,6 @@ log = logging.getLogger("suanli.world")
 
 LEGACY_JOB_FINALIZER = "suanli.io/finalizer"  # Kopf's, on jobs created by suanli ≤ 0.1
 PENDING_PHASES = (None, Phase.QUEUED, Phase.PREEMPTED, Phase.SUSPENDED)
-HOLDING_PHASES = (Phase.ADMITTED, Phase.RUNNING)
-FINISHED_PHASES = (Phase.SUCCEEDED, Phase.FAILED)
 
 
 @dataclass(frozen=True)
@@ -273,7 +271,7 @@ def _view(
         return None
     namespace = key.split("/", 1)[0]
     quota = world.quota_of_namespace.get(namespace)
-    if phase not in (*HOLDING_PHASES, *FINISHED_PHASES):
+    if phase not in HOLDING_PHASES | FINISHED_PHASES:
         problem = _cannot_run(job, world, quota, priorities)
         if problem is not None and not job.spec.suspend:
             world.invalid[key] = problem
