@@ -20,6 +20,10 @@ MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE: Final = "suanli"
 DEVICE_INDICES_ANNOTATION: Final = "suanli.io/device-indices"
 ACCELERATOR_CLASS_ANNOTATION: Final = "suanli.io/accelerator-class"
+# The order in which the operator created the chip-annotated pods of one node (nanoseconds,
+# increasing per node): kubelet admits them in that order, and the Ascend device plugin serves
+# the pending pod with the lowest value first (Volcano's ``huawei.com/predicate-time``).
+BIND_SEQUENCE_ANNOTATION: Final = "suanli.io/bind-sequence"
 
 # Kopf's own bookkeeping (finalizer and progress annotations) under our prefix.
 KOPF_PREFIX: Final = "kopf.suanli.io"

@@ -235,11 +235,18 @@ def job_status(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
 def wait_for_phase(
     kubectl: Kubectl, namespace: str, name: str, phase: str, timeout: float = 60
 ) -> dict[str, Any]:
-    def probe() -> dict[str, Any] | None:
-        status = job_status(kubectl, namespace, name)
-        return status if status.get("phase") == phase else None
+    seen: list[dict[str, Any]] = [{}]
 
-    result: dict[str, Any] = wait_for(f"{namespace}/{name} to be {phase}", probe, timeout)
+    def probe() -> dict[str, Any] | None:
+        seen[0] = job_status(kubectl, namespace, name)
+        return seen[0] if seen[0].get("phase") == phase else None
+
+    try:
+        result: dict[str, Any] = wait_for(f"{namespace}/{name} to be {phase}", probe, timeout)
+    except pytest.fail.Exception:
+        pods = kubectl.get("pods", "-n", namespace, "-l", f"suanli.io/job-name={name}")["items"]
+        states = {p["metadata"]["name"]: p.get("status", {}).get("phase") for p in pods}
+        pytest.fail(f"{namespace}/{name} never {phase}: last status {seen[0]!r}, pods {states!r}")
     return result
 
 

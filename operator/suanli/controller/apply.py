@@ -6,7 +6,11 @@ An admission is applied in this order, and either all of it stands or none of it
    placement, the next ``attempt`` number) with the snapshot's resourceVersion as precondition —
    if the operator dies after this write, the next one finds the placement and creates what is
    missing; if the write conflicts, the assumption is discarded and nothing was created;
-2. the rank-table ConfigMap (Ascend), then the headless Service, then all pods (concurrently).
+2. the rank-table ConfigMap (Ascend), then the headless Service, then all pods (concurrently,
+   except that the Ascend pods of one node are created one after another, each stamped with
+   ``suanli.io/bind-sequence``: kubelet admits a node's pods in the order they were created,
+   and the device plugin, which is not told which pod an ``Allocate`` is for, serves the
+   lowest sequence first — created together, two ranks of one node could swap chips).
    Names carry the attempt, so nothing of an earlier admission is ever reused;
 3. if any creation fails, everything this admission created is deleted, the cycle's assumption
    for the job (quota charge, assumed gang) is discarded through the statement, and the job is
@@ -28,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from suanli.api.trainingjob import ConditionType, Phase
+from suanli.constants import BIND_SEQUENCE_ANNOTATION
 from suanli.controller import lifecycle, status
 from suanli.controller.facts import JobView, job_facts
 from suanli.controller.faults import crash_point
@@ -74,6 +79,8 @@ class Applier:
     # admission the cache often holds the new status but not yet every new pod; without this
     # the lifecycle's "recorded admission with pods missing" step would create them again (409)
     created: dict[str, tuple[int, frozenset[str], float]] = field(default_factory=dict)
+    _node_order: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _last_sequence: int = 0
 
     async def together(self, work: Iterable[Awaitable[Any]]) -> list[Any]:
         """Run jobs' work concurrently (bounded), each failure confined to its own job."""
@@ -237,9 +244,21 @@ class Applier:
         return True
 
     async def _create_pod(self, manifest: dict[str, Any]) -> bool:
-        created = await asyncio.to_thread(self.kube.create, manifest)
+        created = await self.create_in_node_order(manifest)
         crash_point("between-pod-creations")
         return created
+
+    async def create_in_node_order(self, manifest: dict[str, Any]) -> bool:
+        """Create one pod; a pod with chips named in an annotation (Ascend) waits for the
+        node's previous one and is stamped with the next bind sequence first."""
+        annotations = manifest["metadata"].setdefault("annotations", {})
+        node = str(manifest["spec"].get("nodeName") or "")
+        if not node or not _chips_annotated(manifest):
+            return await asyncio.to_thread(self.kube.create, manifest)
+        async with self._node_order.setdefault(node, asyncio.Lock()):
+            self._last_sequence = max(self._last_sequence + 1, time.time_ns())
+            annotations[BIND_SEQUENCE_ANNOTATION] = str(self._last_sequence)
+            return await asyncio.to_thread(self.kube.create, manifest)
 
     async def _roll_back(
         self,
@@ -379,8 +398,18 @@ class Applier:
             manifests.append(build_rank_table(spec, slots))
         for manifest in manifests:  # already there after most crashes: 409, nothing done
             await asyncio.to_thread(self.kube.create, manifest)
-        await asyncio.gather(*(asyncio.to_thread(self.kube.create, p) for p in wanted))
+        await asyncio.gather(*(self.create_in_node_order(p) for p in wanted))
         self.writes += len(wanted)
+
+
+def _chips_annotated(pod: Mapping[str, Any]) -> bool:
+    """Whether the pod names its chips in an annotation of the resource it asks for (Ascend)."""
+    annotations = pod["metadata"].get("annotations") or {}
+    return any(
+        resource in annotations
+        for container in pod["spec"].get("containers") or []
+        for resource in ((container.get("resources") or {}).get("limits") or {})
+    )
 
 
 def _pod_names(view: JobView) -> set[str]:

@@ -4,7 +4,9 @@ The Ascend device plugin does not trust kubelet's choice of device IDs: the sche
 suanli operator) has already picked the chips and written them into the pod's
 ``huawei.com/Ascend910`` annotation (``Ascend910-0,Ascend910-3``). On ``Allocate`` the plugin finds
 the pending pod on its node that asks for that many chips and has not been given any yet (no
-``huawei.com/AscendReal`` annotation), oldest first, and hands out the annotated chips instead,
+``huawei.com/AscendReal`` annotation), first in the order kubelet admits them — the order they
+were created, which the operator stamps in ``suanli.io/bind-sequence`` because
+``creationTimestamp`` has whole seconds only — and hands out the annotated chips instead,
 recording them in ``huawei.com/AscendReal``. NVIDIA's plugin has no such step: the IDs kubelet
 chose are the GPUs.
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from suanli.constants import BIND_SEQUENCE_ANNOTATION
 
 ASCEND_RESOURCE = "huawei.com/Ascend910"
 ASCEND_REAL_ANNOTATION = "huawei.com/AscendReal"
@@ -59,6 +63,11 @@ class Allocation:
         return {vendor.visible_env: indices, "SUANLI_ALLOCATED_DEVICES": ",".join(self.device_ids)}
 
 
+def _sequence(metadata: Mapping[str, Any]) -> int:
+    value = str((metadata.get("annotations") or {}).get(BIND_SEQUENCE_ANNOTATION, ""))
+    return int(value) if value.isdigit() else 0
+
+
 def annotated_chips(pod: Mapping[str, Any], resource: str) -> list[str]:
     value = ((pod.get("metadata") or {}).get("annotations") or {}).get(resource, "")
     return [chip.strip() for chip in str(value).split(",") if chip.strip()]
@@ -69,9 +78,10 @@ def choose(
 ) -> Allocation:
     """The chips for one container that kubelet asked ``requested`` for.
 
-    Ascend: the oldest pending pod without ``huawei.com/AscendReal`` whose annotation names exactly
-    ``len(requested)`` chips, all of them known IDs, gets those chips; with no such pod, kubelet's
-    choice stands (a pod created without the operator). NVIDIA: kubelet's choice.
+    Ascend: the first pending pod (creation time, then bind sequence, then name) without
+    ``huawei.com/AscendReal`` whose annotation names exactly ``len(requested)`` chips, all of
+    them known IDs, gets those chips; with no such pod, kubelet's choice stands (a pod created
+    without the operator). NVIDIA: kubelet's choice.
     """
     if vendor.resource != ASCEND_RESOURCE:
         return Allocation(tuple(requested), None)
@@ -83,7 +93,11 @@ def choose(
             continue
         chips = annotated_chips(pod, vendor.resource)
         if len(chips) == len(requested) and all(chip in known for chip in chips):
-            key = (str(metadata.get("creationTimestamp", "")), str(metadata.get("name", "")))
+            key = (
+                str(metadata.get("creationTimestamp", "")),
+                _sequence(metadata),
+                str(metadata.get("name", "")),
+            )
             candidates.append(
                 (key, (str(metadata.get("namespace")), str(metadata.get("name"))), chips)
             )

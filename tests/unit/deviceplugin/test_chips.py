@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
+from suanli.constants import BIND_SEQUENCE_ANNOTATION
 from suanli.deviceplugin.chips import ASCEND_REAL_ANNOTATION, VENDORS, Allocation, choose
 
 ASCEND = VENDORS["huawei"]
+SEQ = BIND_SEQUENCE_ANNOTATION
 NVIDIA = VENDORS["nvidia"]
 
 
@@ -27,6 +29,18 @@ def pod(name: str, chips: str | None, created: str, **annotations: str) -> dict[
         # the oldest pod asking for that many chips is served first
         (["Ascend910-0"], [pod("new", "Ascend910-2", "t2"), pod("old", "Ascend910-7", "t1")],
          Allocation(("Ascend910-7",), ("t", "old"))),
+        # created in the same second: the bind sequence, not the name, says which came first
+        (["Ascend910-0"], [pod("job-0", "Ascend910-2", "t1", **{SEQ: "1700000000000000002"}),
+                           pod("job-1", "Ascend910-5", "t1", **{SEQ: "1700000000000000001"})],
+         Allocation(("Ascend910-5",), ("t", "job-1"))),
+        # a sequence is compared as a number ("100" sorts before "99" as text)
+        (["Ascend910-0"], [pod("a", "Ascend910-2", "t1", **{SEQ: "100"}),
+                           pod("b", "Ascend910-5", "t1", **{SEQ: "99"})],
+         Allocation(("Ascend910-5",), ("t", "b"))),
+        # a garbled sequence counts as none: before any stamped pod of the same second
+        (["Ascend910-0"], [pod("a", "Ascend910-2", "t1", **{SEQ: "99"}),
+                           pod("b", "Ascend910-6", "t1", **{SEQ: "x1"})],
+         Allocation(("Ascend910-6",), ("t", "b"))),
         # a pod already served (AscendReal) is skipped
         (["Ascend910-0"], [pod("done", "Ascend910-7", "t1", **{ASCEND_REAL_ANNOTATION: "x"}),
                            pod("next", "Ascend910-3", "t2")],
