@@ -60,6 +60,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if isinstance(lease, dict) and lease:
         elector = LeaderElector(kube, lease["namespace"], identity, lease_seconds=lease["seconds"])
         controller.leading = False
+        kube.may_write = elector.may_write
         memo["elector"] = elector
 
         def on_change(leading: bool) -> None:

@@ -44,6 +44,15 @@ API_THREADS = 64
 REQUEST_TIMEOUT = (5.0, 30.0)
 
 
+class NotLeading(ApiException):
+    """A write refused before it was sent: this replica can no longer be sure it holds the
+    Lease, so another may be leading already. Handled like a failed request (nothing written,
+    the next leader decides from what the API server holds)."""
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(status=0, reason=f"not leading: {method} {path} not sent")
+
+
 class _BoundedApiClient(client.ApiClient):
     """The client with a default timeout on every request (the generated client has none)."""
 
@@ -89,6 +98,8 @@ class Kube:
     def __init__(self, metrics: Metrics | None = None, identity: str = "suanli") -> None:
         self.metrics = metrics
         self.identity = identity
+        # set by leader election: every write first asks it (a fence, see fence_writes)
+        self.may_write: Callable[[], bool] | None = None
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
@@ -106,6 +117,8 @@ class Kube:
     ) -> bytes:
         """One request with a plain JSON body, no model classes either way; the answer's bytes.
         A status outside 2xx raises the same ``ApiException`` the generated methods raise."""
+        if method != "GET":
+            self.fence(method, path)
         _, url, headers, payload, _ = self.api_client.param_serialize(
             method,
             path,
@@ -120,6 +133,11 @@ class Kube:
                 http_resp=response, body=data.decode(errors="replace"), data=None
             )
         return data
+
+    def fence(self, method: str, path: str) -> None:
+        """Raise :class:`NotLeading` unless this replica may write now."""
+        if self.may_write is not None and not self.may_write():
+            raise NotLeading(method, path)
 
     def patch_status(
         self,
@@ -177,7 +195,7 @@ class Kube:
         return True
 
     def count_error(self, resource: str, exc: ApiException) -> None:
-        if self.metrics is not None:
+        if self.metrics is not None and not isinstance(exc, NotLeading):
             self.metrics.count_api_error(resource, error_reason(exc))
 
     def delete(self, manifest: Mapping[str, Any]) -> None:
@@ -208,6 +226,7 @@ class Kube:
 
     def delete_stale_rank_tables(self, namespace: str, job_name: str, attempt: int) -> None:
         """Remove the rank-table ConfigMaps of the job's earlier admissions."""
+        self.fence("DELETE", f"/api/v1/namespaces/{namespace}/configmaps")
         self.core.delete_collection_namespaced_config_map(
             namespace, label_selector=f"{JOB_NAME_LABEL}={job_name},{ATTEMPT_LABEL}!={attempt}"
         )
@@ -243,6 +262,7 @@ class Kube:
                 raise
 
     def delete_job(self, namespace: str, name: str) -> None:
+        self.fence("DELETE", f"trainingjobs {namespace}/{name}")
         try:
             self.custom.delete_namespaced_custom_object(
                 GROUP, VERSION, namespace, "trainingjobs", name

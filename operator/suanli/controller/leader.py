@@ -5,6 +5,16 @@ Lease runs scheduling cycles and writes. The Lease is taken when absent or expir
 well inside its duration, always with the resourceVersion read just before, so two replicas can
 never both believe they hold it. A replica that cannot renew in time stops scheduling before its
 lease could be taken over by another (renew deadline < lease duration).
+
+Stopping the next cycle is not enough: a cycle already running when the renewals start failing
+would go on writing. So every write asks :meth:`LeaderElector.may_write` first (``Kube.fence``):
+a write is sent only within two thirds of the Lease since the start of the last successful
+renewal. Another replica can take the Lease only once a whole Lease has passed since that
+renewal's ``renewTime``, so a write refused by the fence is one that could have raced a
+successor. A request already sent can still arrive later than that, if the network holds it
+for more than a third of the Lease (5 s of the default 15 s). The API server has no fencing
+tokens that would close that gap. What remains there is what every write carries anyway: the
+resourceVersion precondition of status writes, and attempt numbers in object names.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ class LeaderElector:
         identity: str,
         name: str = "suanli-scheduler",
         lease_seconds: int = 15,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.coordination = client.CoordinationV1Api(kube.api_client)
         self.namespace = namespace
@@ -43,7 +54,8 @@ class LeaderElector:
         self.lease_seconds = lease_seconds
         self.renew_seconds = max(1.0, lease_seconds / 3)
         self.leading = False
-        self._last_renew = 0.0
+        self.clock = clock
+        self._last_renew = -float(lease_seconds)  # clock at the start of the last renewal
 
     def try_acquire_or_renew(self) -> bool:
         now = _now()
@@ -106,8 +118,16 @@ class LeaderElector:
             log.warning("could not release the lease: %s", exc.reason)
         self.leading = False
 
+    def may_write(self) -> bool:
+        """Whether a write may be sent now: leading, and inside the renew deadline."""
+        return self.leading and self._within_deadline()
+
+    def _within_deadline(self) -> bool:
+        return self.clock() - self._last_renew < self.lease_seconds * 2 / 3
+
     async def run(self, on_change: Callable[[bool], None]) -> None:
         while True:
+            started = self.clock()
             try:
                 # a renewal that hangs is a renewal that failed: this replica may be cut off
                 held = await asyncio.wait_for(
@@ -115,11 +135,10 @@ class LeaderElector:
                 )
             except Exception as exc:  # network trouble: keep leading only inside the deadline
                 log.warning("lease %s/%s: %s", self.namespace, self.name, exc)
-                held = self.leading and (
-                    time.monotonic() - self._last_renew < self.lease_seconds * 2 / 3
-                )
-            if held:
-                self._last_renew = time.monotonic()
+                held = self.leading and self._within_deadline()
+            else:
+                if held:
+                    self._last_renew = started
             if held != self.leading:
                 self.leading = held
                 log.info(
