@@ -9,6 +9,10 @@ that ran on a half-listed cache would see admitted gangs on nodes it has not hea
 take them for lost. Watch events that arrive later and carry an older resourceVersion than the
 seeded object are ignored.
 
+What no decision reads is not kept: ``metadata.managedFields`` and kubectl's
+``last-applied-configuration`` annotation (a second copy of the spec) are dropped on the way in.
+They are a large share of every pod and job, and the cache holds every pod of the centre.
+
 Every object is checked completely when it enters the cache (the ``checkers``, pure functions of
 one object): the verdict is kept beside it, so a malformed object is known as such before any
 cycle looks at it, and is checked once per change rather than once per cycle.
@@ -23,6 +27,8 @@ from enum import StrEnum
 from typing import Any
 
 Object = Mapping[str, Any]
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 class Kind(StrEnum):
@@ -86,6 +92,7 @@ class Cache:
                 and previous.get("metadata", {}).get("resourceVersion") == version
             ):
                 return
+            body = trimmed(body)
             checker = self.checkers.get(kind)
             if checker is not None and not _same_spec(previous, body):
                 self.verdicts[kind][key] = checker(body)
@@ -99,6 +106,18 @@ class Cache:
             objects={kind: dict(store) for kind, store in self.objects.items()},
             verdicts={kind: dict(found) for kind, found in self.verdicts.items()},
         )
+
+
+def trimmed(body: Object) -> Object:
+    """``body`` without what no decision reads (a copy; the event's own body is not changed)."""
+    metadata = body.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    if "managedFields" not in metadata and LAST_APPLIED not in annotations:
+        return body
+    kept = {k: v for k, v in metadata.items() if k != "managedFields"}
+    if LAST_APPLIED in annotations:
+        kept["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return {**body, "metadata": kept}
 
 
 def _version(body: Object | None) -> int | None:

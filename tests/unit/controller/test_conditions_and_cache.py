@@ -80,3 +80,38 @@ def test_a_late_event_older_than_the_seeded_object_is_ignored() -> None:
     assert "n1" in cache.snapshot().of(Kind.NODE)
     cache.apply_event(Kind.NODE, "DELETED", {"metadata": {"name": "n1", "resourceVersion": "21"}})
     assert "n1" not in cache.snapshot().of(Kind.NODE)
+
+
+def test_the_cache_keeps_no_managed_fields_nor_last_applied_copy() -> None:
+    from suanli.controller.cache import LAST_APPLIED
+
+    seen: list[dict[str, object]] = []
+    cache = Cache(checkers={Kind.TRAINING_JOB: lambda body: seen.append(dict(body)) or "ok"})
+    job = {
+        "metadata": {
+            "name": "j",
+            "namespace": "t",
+            "resourceVersion": "3",
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            "annotations": {LAST_APPLIED: '{"spec": {}}', "team": "vision"},
+            "labels": {"app": "x"},
+        },
+        "spec": {"replicas": 2},
+    }
+    cache.apply_event(Kind.TRAINING_JOB, None, job)
+    stored = cache.snapshot().of(Kind.TRAINING_JOB)["t/j"]
+    assert stored["metadata"] == {
+        "name": "j",
+        "namespace": "t",
+        "resourceVersion": "3",
+        "annotations": {"team": "vision"},
+        "labels": {"app": "x"},
+    }
+    assert stored["spec"] == {"replicas": 2}
+    assert "managedFields" not in seen[0]["metadata"]  # type: ignore[operator]
+    # the event's own body is left as Kopf gave it
+    assert "managedFields" in job["metadata"] and LAST_APPLIED in job["metadata"]["annotations"]  # type: ignore[operator]
+    # an object with neither is stored as it came (no copy)
+    plain = {"metadata": {"name": "n", "resourceVersion": "1"}}
+    cache.apply_event(Kind.NODE, None, plain)
+    assert cache.snapshot().of(Kind.NODE)["n"] is plain
