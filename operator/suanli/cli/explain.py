@@ -262,9 +262,10 @@ def explain(
         "recorded_message": recorded[1],
     }
     if entry.request is None or entry.problem is not None:
+        serving = plan.quota_of(key.split("/", 1)[0])
         return Explanation(
             **base,
-            quota=None,
+            quota=serving.name if serving else None,
             verdict="invalid",
             reason=str(status.get("reason") or "InvalidSpec"),
             message=entry.problem or "",

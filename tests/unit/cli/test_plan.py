@@ -80,6 +80,7 @@ def test_an_illegal_shape_is_reported_per_option() -> None:
     item = explain(build_plan(objects), "team-a/three")
     assert item.verdict == "invalid"
     assert "legal" in item.message and "3" in item.message
+    assert item.quota == "team-a"  # an invalid job still belongs to its namespace's quota
 
 
 def test_queue_view_orders_by_quota_and_position(busy_centre: ClusterObjects) -> None:
