@@ -128,11 +128,50 @@ def template_violations(
 
 @dataclass(frozen=True)
 class ReplicaSlot:
-    """Where one replica goes: node and device indices chosen by the placement core."""
+    """Where one replica goes: node and device indices chosen by the placement core.
+
+    ``device_ips``: (device index, address) of the chips whose HCCL device IP the node
+    publishes (:func:`published_device_ips`); the rank table names them, and leaves out the
+    ``device_ip`` of a chip the node publishes none for.
+    """
 
     index: int
     node: str
     device_indices: tuple[int, ...]
+    device_ips: tuple[tuple[int, str], ...] = ()
+
+
+# MindCluster's Ascend device plugin publishes every chip's device (RoCE) IP on its Node as a JSON
+# map {"Ascend910-<physical id>": {"IP": "...", "SuperDeviceID": ...}}, under this annotation
+# (older releases: the deprecated one below). It is what HCCL's rank table calls device_ip.
+NPU_BASE_DEVICE_INFOS_ANNOTATION = "huawei.com/npu.base-device-infos"
+DEPRECATED_BASE_DEVICE_INFOS_ANNOTATION = "baseDeviceInfos"
+
+
+def published_device_ips(annotations: Mapping[str, str] | None) -> tuple[tuple[int, str], ...]:
+    """The (physical device index, device IP) pairs a node's annotations publish, sorted.
+
+    An unreadable annotation, or an entry without a numeric id or a non-empty ``IP``, publishes
+    nothing for that chip: the rank table then has no ``device_ip`` for it rather than a guess.
+    """
+    raw = (annotations or {}).get(NPU_BASE_DEVICE_INFOS_ANNOTATION) or (annotations or {}).get(
+        DEPRECATED_BASE_DEVICE_INFOS_ANNOTATION
+    )
+    if not raw:
+        return ()
+    try:
+        infos = json.loads(raw)
+    except ValueError:
+        return ()
+    if not isinstance(infos, dict):
+        return ()
+    found: dict[int, str] = {}
+    for name, info in infos.items():
+        chip = str(name).rpartition("-")[2]
+        address = info.get("IP") if isinstance(info, dict) else None
+        if chip.isdigit() and isinstance(address, str) and address:
+            found[int(chip)] = address
+    return tuple(sorted(found.items()))
 
 
 @dataclass(frozen=True)
@@ -339,13 +378,24 @@ def rank_table_name(spec: GangSpec) -> str:
 
 
 def build_rank_table(spec: GangSpec, slots: Sequence[ReplicaSlot]) -> dict[str, Any]:
-    """HCCL rank table (version 1.0 layout) as a ConfigMap mounted at /etc/hccl."""
+    """HCCL rank table (version 1.0 layout) as a ConfigMap mounted at /etc/hccl.
+
+    Written before the pods exist, from the placement: one server per replica in replica
+    order (``server_id``: the node's name), its chips in placement order with consecutive
+    ``rank_id``s, ``device_id`` the chip's physical index and ``device_ip`` the address the
+    node publishes for it (absent where it publishes none). ``container_ip`` is empty: a pod's
+    IP exists only once the pod runs, and the table is not rewritten then.
+    """
     servers = []
     rank = 0
     for slot in slots:
+        addresses = dict(slot.device_ips)
         devices = []
         for device in slot.device_indices:
-            devices.append({"device_id": str(device), "rank_id": str(rank)})
+            entry = {"device_id": str(device), "rank_id": str(rank)}
+            if device in addresses:
+                entry["device_ip"] = addresses[device]
+            devices.append(entry)
             rank += 1
         servers.append({"server_id": slot.node, "container_ip": "", "device": devices})
     table = {
