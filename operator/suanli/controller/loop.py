@@ -221,6 +221,7 @@ class Controller:
                 self.inventory.state,
                 overtaken=self.overtaken,
                 config=CycleConfig(max_overtakes=self.settings.max_overtakes),
+                releasing=world.releasing,
             )
         except Exception:
             log.exception("the scheduling decision failed; nothing is admitted this cycle")

@@ -13,11 +13,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from suanli.api.acceleratorclass import AcceleratorClass
 from suanli.api.computequota import ComputeQuota
 from suanli.api.trainingjob import Phase, TrainingJob
-from suanli.constants import ATTEMPT_LABEL, JOB_NAME_LABEL
+from suanli.constants import (
+    ACCELERATOR_CLASS_ANNOTATION,
+    ATTEMPT_LABEL,
+    DEVICE_INDICES_ANNOTATION,
+    JOB_NAME_LABEL,
+)
 from suanli.controller.cache import Kind, Object, Snapshot, object_key
 from suanli.controller.facts import JobView, node_facts
 from suanli.controller.inventory import CatalogueEntry, is_suanli_pod
@@ -39,6 +45,9 @@ log = logging.getLogger("suanli.world")
 
 LEGACY_JOB_FINALIZER = "suanli.io/finalizer"  # Kopf's, on jobs created by suanli ≤ 0.1
 PENDING_PHASES = (None, Phase.QUEUED, Phase.PREEMPTED, Phase.SUSPENDED)
+# A pod still terminating this long after its grace period ended is taken as stuck (a node that
+# does not answer): it no longer counts as capacity on its way back.
+STUCK_AFTER_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,9 @@ class World:
     legacy_finalized: list[Object] = field(default_factory=list)
     invalid_quotas: dict[str, str] = field(default_factory=dict)  # name -> what is wrong
     invalid_classes: dict[str, str] = field(default_factory=dict)
+    # device class -> chips still held by pods no admission covers (evicted, restarted or
+    # deleted jobs' pods on their way out): capacity that is coming back by itself
+    releasing: dict[str, int] = field(default_factory=dict)
 
     @property
     def invalid_objects(self) -> dict[Kind, dict[str, str]]:
@@ -243,7 +255,30 @@ def observe(
             # their chips, and their hostnames, until the kubelet has stopped them)
             world.pending.append(view.request)
     world.covered_pods = frozenset(covered)
+    for pods in pods_by_job.values():
+        for pod in pods:
+            if object_key(pod) not in covered and _releasing(pod, now):
+                annotations = pod["metadata"].get("annotations") or {}
+                chips = str(annotations.get(DEVICE_INDICES_ANNOTATION) or "")
+                device_class = str(annotations.get(ACCELERATOR_CLASS_ANNOTATION) or "")
+                count = len([c for c in chips.split(",") if c.strip()])
+                if device_class and count:
+                    world.releasing[device_class] = world.releasing.get(device_class, 0) + count
     return world
+
+
+def _releasing(pod: Object, now: float) -> bool:
+    """A pod that still holds its chips and will give them back by itself."""
+    if not _still_running(pod):
+        return False
+    deleting = pod["metadata"].get("deletionTimestamp")
+    if not deleting:
+        return True
+    try:
+        ends = datetime.fromisoformat(str(deleting).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return False
+    return now - ends < STUCK_AFTER_SECONDS
 
 
 def _still_running(pod: Object) -> bool:

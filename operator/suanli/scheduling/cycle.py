@@ -25,6 +25,13 @@ back in). Once that reaches ``max_overtakes`` the job reserves the class (cluste
 capacity, inside its quota for quota): later jobs may not take it until the job runs. This is
 what keeps a 16-device gang from starving behind a stream of 1-device jobs. Shapes that could
 never fit (more devices than the class has, more than the nominal) never reserve anything.
+
+No preemption while capacity is on its way back: ``releasing`` names the device classes whose
+chips are still held by pods of jobs that no longer hold an admission (evicted a cycle ago, and
+their pods not yet stopped). A job waiting for such a class does not evict anyone else for it
+until those pods are gone; it waits, and its message says so. Without this rule the cycle after
+an eviction still sees the victims' chips in use, and evicts a second job for the same room.
+Kueue has the same rule: a workload that preempted waits for its targets to finish.
 """
 
 from __future__ import annotations
@@ -226,7 +233,9 @@ class _Cycle:
         state: PlacementState,
         overtaken: Mapping[str, int],
         config: CycleConfig,
+        releasing: Mapping[str, int],
     ) -> None:
+        self.releasing = releasing
         self.pending = pending
         self.admitted = list(admitted)
         self.book = book
@@ -352,7 +361,7 @@ class _Cycle:
         if may_preempt:
             self.quotas_that_preempted.add(quota)
         if self.config.preemption and may_preempt:
-            plan = self._preempt(quota, job)
+            plan = self._preempt(quota, job, attempt)
             if plan is not None:
                 self.decisions.append(plan)
                 names = ", ".join(v.admission.job.key for v in plan.victims)
@@ -478,11 +487,18 @@ class _Cycle:
                 if self.overtaken[head.key] >= self.config.max_overtakes:
                     self._reserve(head)
 
-    def _preempt(self, quota: str, job: JobRequest) -> Preempt | None:
+    def _preempt(self, quota: str, job: JobRequest, attempt: _Attempt) -> Preempt | None:
         for index, option in enumerate(job.options):
             if option.device_class not in self.classes:
                 continue
             if self._reserved_by(quota, job, option.device_class) is not None:
+                continue
+            coming = self.releasing.get(option.device_class, 0)
+            if coming > 0:
+                attempt.notes.append(
+                    f"no preemption for {option.device_class} while {coming} of its devices "
+                    "are still being released by jobs that no longer hold them"
+                )
                 continue
             plan = find_victims(
                 job,
@@ -509,10 +525,12 @@ def run_cycle(
     *,
     overtaken: Mapping[str, int] | None = None,
     config: CycleConfig | None = None,
+    releasing: Mapping[str, int] | None = None,
 ) -> CycleResult:
     """Decide one cycle. ``state`` must already hold the admitted jobs' pods (bound under the
     keys of :func:`suanli.scheduling.gangs.pod_key`); admissions are assumed into it and charged
-    into the returned book. Pass ``result.overtaken`` to the next cycle."""
+    into the returned book. Pass ``result.overtaken`` to the next cycle. ``releasing``: device
+    class -> devices still held by pods no admission covers (no preemption for those classes)."""
     catalogue = {device_class.name: device_class for device_class in classes}
     book = build_book(quotas, catalogue.values(), admitted)
     cycle = _Cycle(
@@ -523,5 +541,6 @@ def run_cycle(
         state=state,
         overtaken=overtaken or {},
         config=config or CycleConfig(),
+        releasing=releasing or {},
     )
     return cycle.run()

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from suanli.constants import (
+    ACCELERATOR_CLASS_ANNOTATION,
+    DEVICE_INDICES_ANNOTATION,
+    JOB_NAME_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+)
 from suanli.controller.cache import Cache, Kind
 from suanli.controller.facts import node_facts
 from suanli.controller.inventory import CatalogueEntry
@@ -205,3 +213,38 @@ def test_a_newer_class_overlapping_an_older_ones_nodes_is_set_aside() -> None:
     assert "gpu-a100" in world.invalid_classes["gpu-any"]
     assert "spec.nodeLabels" in world.invalid_classes["gpu-any"]
     assert "nominal" in world.invalid_quotas["broken"]
+
+
+def suanli_pod(name: str, chips: str, phase: str, deleting: str | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": "team",
+        "uid": f"uid-{name}",
+        "resourceVersion": "1",
+        "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, JOB_NAME_LABEL: "gone"},
+        "annotations": {
+            ACCELERATOR_CLASS_ANNOTATION: "ascend-910b",
+            DEVICE_INDICES_ANNOTATION: chips,
+        },
+    }
+    if deleting is not None:
+        metadata["deletionTimestamp"] = deleting
+    return {"metadata": metadata, "spec": {"nodeName": "n1"}, "status": {"phase": phase}}
+
+
+def test_chips_of_pods_no_admission_covers_are_counted_as_coming_back() -> None:
+    now = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+
+    def at(seconds_ago: float) -> str:
+        return datetime.fromtimestamp(now - seconds_ago, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    pods = [
+        suanli_pod("running", "0,1,2,3", "Running"),  # its job was evicted a moment ago
+        suanli_pod("stopping", "4,5", "Running", deleting=at(10)),
+        suanli_pod("stuck", "6", "Running", deleting=at(120)),  # on a node that does not answer
+        suanli_pod("done", "7", "Failed"),
+        suanli_pod("pending", "0", "Pending"),
+    ]
+    cache = cache_with(*((Kind.POD, pod) for pod in pods))
+    world = observe(cache.snapshot(), {}, now)
+    assert world.releasing == {"ascend-910b": 4 + 2 + 1}

@@ -635,3 +635,55 @@ def test_jobs_within_nominal_go_before_borrowers_in_a_cycle(new_state: StateFact
         "waiting for 16 × ascend-910b: quota team-b has 8 free, the cohort can lend 0"
     )
     assert world.cycle().preemptions == []
+
+
+def test_no_second_preemption_while_the_first_victims_still_hold_their_chips(
+    new_state: StateFactory,
+) -> None:
+    """The cycle after an eviction still sees the victim's chips in use (its pods are stopping).
+    Without ``releasing`` it evicts a second job for the same room; with it, the preemptor waits
+    and says why, and no one else is evicted."""
+
+    def scenario(releasing: dict[str, int] | None) -> CycleResult:
+        state = new_state()
+        add_nodes(state, ASCEND, 4)
+        world = World(state, [quota("team-a", ascend=24, within=Within.LOWER_PRIORITY)])
+        world.submit(job("team-a/big", ascend(8, 2), priority=5, created=1))
+        world.cycle()
+        world.submit(job("team-a/small", ascend(8), priority=0, created=2))
+        world.cycle()
+        assert set(world.admitted) == {"team-a/big", "team-a/small"}
+        world.submit(job("team-a/urgent", ascend(8, 2), priority=10, created=3))
+        first = run_cycle(
+            list(world.pending.values()),
+            list(world.admitted.values()),
+            world.quotas,
+            CLASSES,
+            world.state,
+        )
+        (preempt,) = first.preemptions
+        assert [v.admission.job.key for v in preempt.victims] == ["team-a/big"]
+        # evicted: no longer admitted, but its two pods still hold their chips in the state
+        world.admitted.pop("team-a/big")
+        return run_cycle(
+            [world.pending["team-a/urgent"]],
+            list(world.admitted.values()),
+            world.quotas,
+            CLASSES,
+            world.state,
+            releasing=releasing,
+        )
+
+    blind = scenario(None)
+    assert [v.admission.job.key for p in blind.preemptions for v in p.victims] == ["team-a/small"]
+    aware = scenario({"ascend-910b": 16})
+    assert aware.preemptions == []
+    waiting = wait_of(aware, "team-a/urgent")
+    assert waiting.reason is Reason.UNSCHEDULABLE
+    assert (
+        "no preemption for ascend-910b while 16 of its devices are still being released"
+        in waiting.message
+    )
+    # chips coming back in another class do not hold this one's preemption back
+    other = scenario({"nvidia-h100": 8})
+    assert [v.admission.job.key for p in other.preemptions for v in p.victims] == ["team-a/small"]
