@@ -37,13 +37,22 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # the controller's pure modules, when they are in the tree
     "suanli.controller.lifecycle": (
         ("controller/lifecycle.py",),
-        ("tests/unit/controller/test_lifecycle.py",),
+        (
+            "tests/unit/controller/test_lifecycle.py",
+            "tests/unit/controller/test_lifecycle_messages.py",
+        ),
     ),
     "suanli.controller.validate": (
         ("controller/validate.py",),
-        ("tests/unit/controller/test_validate.py",),
+        (
+            "tests/unit/controller/test_validate.py",
+            "tests/unit/controller/test_validate_details.py",
+        ),
     ),
 }
+
+# directories of the tree, besides operator/suanli and the tests, that tests read
+DATA = ("deploy/catalogue",)
 
 # mutmut's exit-code vocabulary (mutmut.stats.status_by_exit_code), folded into our columns
 KILLED, SURVIVED, TIMEOUT, NO_TESTS, OTHER = "killed", "survived", "timeout", "no tests", "other"
@@ -68,6 +77,10 @@ def prepare(work: Path, paths: tuple[str, ...], tests: tuple[str, ...]) -> None:
     for rel in ("tests/__init__.py", "tests/unit/__init__.py", "tests/conftest.py"):
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, work / rel)
+    # data the tests read from the tree: the shipped catalogue (the validation corpus and the
+    # operator-path tests validate against deploy/catalogue/*.yaml)
+    for rel in DATA:
+        shutil.copytree(ROOT / rel, work / rel, ignore=ignore, dirs_exist_ok=True)
     for rel in tests:  # a test file is copied with its directory (conftest, helpers, data)
         directory = Path(rel) if (ROOT / rel).is_dir() else Path(rel).parent
         shutil.copytree(ROOT / directory, work / directory, ignore=ignore, dirs_exist_ok=True)
@@ -79,6 +92,7 @@ def prepare(work: Path, paths: tuple[str, ...], tests: tuple[str, ...]) -> None:
         "timeout = 600\n"
         '\n[tool.mutmut]\nsource_paths = ["src"]\n'
         f"only_mutate = {json.dumps(only)}\n"
+        f"also_copy = {json.dumps(list(DATA))}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(list(tests))}\n"
         'pytest_add_cli_args = ["-x"]\n'
         "use_git_change_detection = false\n"
