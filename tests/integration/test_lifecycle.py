@@ -45,6 +45,16 @@ def test_a_gang_lands_whole_with_its_framework_environment(
     kubectl: Kubectl, tenants: Tenants
 ) -> None:
     ns = tenants.add("t-gang", [{"acceleratorClass": ASCEND, "nominal": 16}])
+    # each Ascend node publishes its chips' HCCL device IPs, as Huawei's device plugin does
+    published: dict[str, str] = {}
+    names = [n["metadata"]["name"] for n in kubectl.get("nodes")["items"]]
+    for index, name in enumerate(n for n in names if n.startswith("ascend-910b")):
+        infos = {f"Ascend910-{c}": {"IP": f"192.168.{index}.{10 + c}"} for c in range(8)}
+        published[name] = f"192.168.{index}."
+        kubectl.run(
+            "annotate", "node", name, "--overwrite",
+            f"huawei.com/npu.base-device-infos={json.dumps(infos)}",
+        )  # fmt: skip
     assert kubectl.apply(job_manifest("pretrain", ns, [option(ASCEND, 8)], replicas=2))[0] == 0
     status = wait_for_phase(kubectl, ns, "pretrain", "Running")
     placement = status["placement"]
@@ -77,6 +87,12 @@ def test_a_gang_lands_whole_with_its_framework_environment(
     assert service["spec"]["clusterIP"] == "None"
     table = kubectl.get("configmap", "pretrain-a0-hccl", "-n", ns)["data"]["rank_table.json"]
     assert table.count('"rank_id"') == 16
+    servers = {s["server_id"]: s["device"] for s in json.loads(table)["server_list"]}
+    for replica in placement:
+        node_name = replica["node"]
+        assert [d["device_ip"] for d in servers[node_name]] == [
+            f"{published[node_name]}{10 + i}" for i in replica["deviceIndices"]
+        ], servers[node_name]
     wait_for("quota usage 16", lambda: quota_usage(kubectl, ns, ASCEND).get("used") == 16)
 
 

@@ -197,7 +197,12 @@ class Applier:
         self.inventory.admissions[view.key] = admission_signature(admit.admission)
         spec = self.gang_spec(view, admit.option_index, entry, attempt, allowed_volume_kinds)
         slots = [
-            ReplicaSlot(int(r["replica"]), str(r["node"]), tuple(r["deviceIndices"]))
+            ReplicaSlot(
+                int(r["replica"]),
+                str(r["node"]),
+                tuple(r["deviceIndices"]),
+                _published_ips(nodes.get(str(r["node"]))),
+            )
             for r in placement
         ]
         ours = build_gang(spec, slots)  # rank table, pods: this attempt's own names
@@ -400,6 +405,10 @@ class Applier:
             await asyncio.to_thread(self.kube.create, manifest)
         await asyncio.gather(*(self.create_in_node_order(p) for p in wanted))
         self.writes += len(wanted)
+
+
+def _published_ips(node: NodeFacts | None) -> tuple[tuple[int, str], ...]:
+    return node.device_ips if node is not None else ()
 
 
 def _chips_annotated(pod: Mapping[str, Any]) -> bool:

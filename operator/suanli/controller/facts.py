@@ -19,6 +19,7 @@ from suanli.controller.conditions import epoch_seconds
 from suanli.controller.inventory import CONDITION_TAINTS, CatalogueEntry
 from suanli.controller.lifecycle import JobFacts, NodeFacts, PodFacts
 from suanli.scheduling.model import JobRequest
+from suanli.workload.pods import published_device_ips
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -166,4 +167,5 @@ def _node_facts(node: Object, resources: frozenset[str]) -> NodeFacts:
         unschedulable=bool(spec.get("unschedulable"))
         or any(t.get("effect") == "NoSchedule" for t in taints),
         no_execute=any(t.get("effect") == "NoExecute" for t in taints),
+        device_ips=published_device_ips(metadata.get("annotations")),
     )

@@ -74,6 +74,8 @@ class NodeFacts:
     not_ready_since: float | None
     unschedulable: bool  # cordoned or an untolerated NoSchedule taint: only stops placements
     no_execute: bool  # an untolerated NoExecute taint other than not-ready/unreachable
+    # (device index, HCCL device IP) the node publishes (Ascend device plugin); for rank tables
+    device_ips: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -248,3 +248,19 @@ def test_chips_of_pods_no_admission_covers_are_counted_as_coming_back() -> None:
     cache = cache_with(*((Kind.POD, pod) for pod in pods))
     world = observe(cache.snapshot(), {}, now)
     assert world.releasing == {"ascend-910b": 4 + 2 + 1}
+
+
+def test_node_facts_carry_the_device_ips_the_node_publishes() -> None:
+    published = node([])
+    published["metadata"] = {
+        "name": "n-ips",
+        "resourceVersion": "5",
+        "annotations": {
+            "huawei.com/npu.base-device-infos": (
+                '{"Ascend910-0": {"IP": "192.168.100.10"}, "Ascend910-3": {"IP": "192.168.100.13"}}'
+            )
+        },
+    }
+    facts = node_facts(published, {"ascend-910b": ASCEND})
+    assert facts.device_ips == ((0, "192.168.100.10"), (3, "192.168.100.13"))
+    assert node_facts(node([]), {"ascend-910b": ASCEND}).device_ips == ()
