@@ -1,0 +1,45 @@
+"""Placement details the scenario table only samples (found missing by mutation testing): a
+per-class policy applies to the first registered class too, and a node with one millicore free
+still counts its free devices as usable. Run on both cores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from suanli.placement import _core, reference
+from suanli.placement.model import DeviceClass, Gang, GangOption, Placement
+
+A = DeviceClass("a", 8, 8, (1, 2, 4, 8))
+B = DeviceClass("b", 8, 8, (1, 2, 4, 8))
+CORES = [_core.ClusterState, reference.ClusterState]
+
+
+@pytest.mark.parametrize("core", CORES, ids=["compiled", "reference"])
+@pytest.mark.parametrize(("policy", "node"), [("spread", "y"), ("best_fit", "x")])
+def test_the_first_class_s_own_policy_decides_its_placements(
+    core: Any, policy: str, node: str
+) -> None:
+    """x already holds one device: best fit packs next to it, spread takes the empty node y;
+    the global policy is the other one."""
+    other = "best_fit" if policy == "spread" else "spread"
+    state = core([A, B], policy=other, class_policies={"a": policy})
+    for name in ("x", "y"):
+        state.add_node(name, "a", 10_000, 10_000, 10, devices=8)
+    state.bind("other/0", "x", 0, 0, devices=(0,))
+    placement = state.place(Gang("g", 1, (GangOption("a", 1),)))
+    assert isinstance(placement, Placement)
+    assert placement.replicas[0].node == node
+
+
+@pytest.mark.parametrize("core", CORES, ids=["compiled", "reference"])
+@pytest.mark.parametrize(("cpu_free", "fragmented"), [(1, 0), (0, 7000)])
+def test_one_free_millicore_keeps_a_node_s_devices_usable(
+    core: Any, cpu_free: int, fragmented: int
+) -> None:
+    state = core([A])
+    state.add_node("x", "a", 1000 + cpu_free, 10_000, 10, devices=8)
+    state.bind("other/0", "x", 1000, 0, devices=(0,))
+    summary = state.capacity_summary()["a"]
+    assert (summary.free_milli, summary.fragmented_milli) == (7000, fragmented)
