@@ -43,3 +43,25 @@ def test_one_free_millicore_keeps_a_node_s_devices_usable(
     state.bind("other/0", "x", 1000, 0, devices=(0,))
     summary = state.capacity_summary()["a"]
     assert (summary.free_milli, summary.fragmented_milli) == (7000, fragmented)
+
+
+RINGS = DeviceClass("rings", 8, 4, (1, 2, 4, 8))
+
+
+@pytest.mark.parametrize("core", CORES, ids=["compiled", "reference"])
+@pytest.mark.parametrize(("options", "expected"), [({}, 6000), ({"track_recent_mix": False}, 0)])
+def test_by_default_fragmentation_is_measured_against_the_recent_demand(
+    core: Any, options: dict[str, bool], expected: int
+) -> None:
+    """After 70 four-chip gangs (the recent demand), a node holding chips 0 and 4 has six free
+    chips and no free ring of four: all six are expected to be stranded. Without tracking there
+    is no demand to measure against."""
+    state = core([RINGS], **options)
+    for index in range(40):
+        state.add_node(f"n{index}", "rings", 100_000, 100_000, 110, devices=8)
+    for index in range(70):
+        assert isinstance(state.place(Gang(f"g{index}", 1, (GangOption("rings", 4),))), Placement)
+    for index in range(70):
+        state.release_gang(f"g{index}")
+    state.bind("other/0", "n0", 0, 0, devices=(0, 4))
+    assert state.capacity_summary()["rings"].expected_fragmented_milli == expected
