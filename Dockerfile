@@ -13,6 +13,10 @@ COPY ${CONTEXT}/site /opt/suanli/site
 ENV PYTHONPATH=/opt/suanli/site PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 # Fails the build when the placement core is the pure-Python reference instead of the compiled one.
 RUN python3 -c "import sys, suanli.placement._core as c; sys.exit(0 if c.__file__.endswith('.so') else 'placement core not compiled: ' + c.__file__)"
+# A name for uid 65532: kopf asks getpass.getuser() for its identity, which fails for a uid that
+# /etc/passwd does not know (a Debian or python:*-slim base has none for it).
+RUN echo 'suanli:x:65532:65532:suanli:/nonexistent:/usr/sbin/nologin' >> /etc/passwd && \
+    echo 'suanli:x:65532:' >> /etc/group
 USER 65532:65532
 EXPOSE 8080 9090
 ENTRYPOINT ["python3", "-m", "suanli.controller"]

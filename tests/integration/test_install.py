@@ -40,7 +40,7 @@ def installed(kubectl: Kubectl) -> None:
     assert {"ascend-910b", "nvidia-h100"} <= classes
     deployment = kubectl.get("deployment", "suanli-operator", "-n", "suanli-system")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["python", "-m", "suanli.controller"]
+    assert container["command"] == ["python3", "-m", "suanli.controller"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     rules = kubectl.get("clusterrole", "suanli-operator")["rules"]
     pod_verbs = {v for r in rules if "pods" in r.get("resources", []) for v in r["verbs"]}

@@ -495,6 +495,10 @@ def deployment() -> dict[str, Any]:
         "secret": {"secretName": WEBHOOK_CERT_SECRET, "defaultMode": 0o440},
     }
     cert_mount = {"name": "webhook-cert", "mountPath": WEBHOOK_CERT_DIR, "readOnly": True}
+    # The root filesystem is read-only: a small /tmp in memory for the webhook's own serving
+    # pair (ssl loads certificates from files only) and anything else that needs a temp file.
+    tmp_volume = {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}
+    tmp_mount = {"name": "tmp", "mountPath": "/tmp"}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -532,7 +536,9 @@ def deployment() -> dict[str, Any]:
                             "name": "operator",
                             "image": Text((IMAGE_REPO, ":", IMAGE_TAG)),
                             "imagePullPolicy": PULL_POLICY,
-                            "command": ["python", "-m", "suanli.controller"],
+                            # python3, as in the image's ENTRYPOINT: a Debian base has no
+                            # `python`.
+                            "command": ["python3", "-m", "suanli.controller"],
                             "args": [
                                 f"--health-port={HEALTH_PORT}",
                                 f"--metrics-port={METRICS_PORT}",
@@ -564,10 +570,10 @@ def deployment() -> dict[str, Any]:
                                 "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]},
                             },
-                            "volumeMounts": When(CERT_MANAGER, [cert_mount]),
+                            "volumeMounts": [tmp_mount, When(CERT_MANAGER, cert_mount)],
                         }
                     ],
-                    "volumes": When(CERT_MANAGER, [cert_volume]),
+                    "volumes": [tmp_volume, When(CERT_MANAGER, cert_volume)],
                 },
             },
         },

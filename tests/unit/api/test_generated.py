@@ -159,7 +159,7 @@ def test_deployment_probes_and_ports_follow_the_operator_contract() -> None:
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"health": 8080, "metrics": 9090, "webhook": 9443}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert container["command"] == ["python", "-m", "suanli.controller"]
+    assert container["command"] == ["python3", "-m", "suanli.controller"]
 
 
 def test_rbac_is_least_privilege() -> None:
