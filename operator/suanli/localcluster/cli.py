@@ -192,8 +192,12 @@ def up(args: argparse.Namespace) -> int:
             for leftover in ("etcd", "prometheus"):
                 _remove_tree(args.dir / leftover)
         real_node = _want_real_node(args.real_node)
+        if args.route_pods and not real_node:
+            raise ClusterError("--route-pods needs the real node (--real-node=yes or auto)")
         try:
-            cluster.up(scheduler=args.with_scheduler, real_node=real_node)
+            cluster.up(
+                scheduler=args.with_scheduler, real_node=real_node, route_pods=args.route_pods
+            )
         except Exception:
             if real_node:  # never leave a half-made node's namespace, guards or cgroups behind
                 cluster.down()
@@ -282,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("auto", "yes", "no"),
         default="no",
         help="a kubelet node in its own network namespace (auto: where root and cgroups allow)",
+    )
+    up_parser.add_argument(
+        "--route-pods",
+        action="store_true",
+        help="route the real node's pod subnet from this machine and call webhooks at their "
+        "endpoints, for the operator installed in a pod by its chart (one centre at a time)",
     )
     commands.add_parser("down", help="stop what `up` started")
     commands.add_parser("status", help="what is running")

@@ -282,12 +282,27 @@ class LocalCluster:
             raise ClusterError(f"{name} exited with code {child.returncode}; its log ends:\n{tail}")
 
     # --- the control plane ----------------------------------------------------------------------
-    def up(self, *, scheduler: bool = False, nodes: bool = True, real_node: bool = False) -> None:
+    def up(
+        self,
+        *,
+        scheduler: bool = False,
+        nodes: bool | Sequence[Mapping[str, Any]] = True,
+        real_node: bool = False,
+        route_pods: bool = False,
+    ) -> None:
         """Start etcd, kube-apiserver, kube-controller-manager and kwok; wait until usable.
 
+        ``scheduler``: also kube-scheduler, for pods that name no node (a Deployment's).
+        ``nodes``: the default kwok nodes (True), none, or these Node manifests.
         ``real_node``: also a kubelet node in its own network namespace (:mod:`realnode`); the
         apiserver then binds to the node's veth address instead of loopback.
+        ``route_pods`` (with ``real_node``): the root namespace routes the pod subnet through
+        the node and the apiserver calls webhooks at their Service's endpoints, so a webhook
+        served by a pod (the operator installed by its chart) is reachable; one centre per
+        machine at a time.
         """
+        if route_pods and not real_node:
+            raise ClusterError("route_pods needs real_node (there are no pods to route to)")
         tools = self.tools
         t0 = time.monotonic()
         network = None
@@ -295,7 +310,7 @@ class LocalCluster:
             from suanli.localcluster import realnode
             from suanli.localcluster.netns import API_ADDRESS
 
-            network = realnode.prepare(self)
+            network = realnode.prepare(self, route_pods=route_pods)
             state = self.read_state()
             state["api_address"] = API_ADDRESS
             self._write_state(state)
@@ -345,8 +360,10 @@ class LocalCluster:
         )
         self._wait_http(f"http://127.0.0.1:{ports['kwok']}/healthz", "kwok", timeout=30)
         self.wait_for_default_service_account()
-        if nodes:
+        if nodes is True:
             self.apply_objects(default_nodes())
+        elif nodes:
+            self.apply_objects(nodes)
         log(f"control plane up in {time.monotonic() - t0:.1f} s at {self.server}")
         if network is not None:
             realnode.start(self, network)
@@ -436,13 +453,18 @@ class LocalCluster:
         """Pods must reach the apiserver through the ``kubernetes`` Service: advertise a real
         endpoint (lease reconciler) only when there is a real node, and let the apiserver reach
         its kubelet (logs, exec) with the admin client certificate."""
-        if "real_node" not in self.read_state():
+        recorded = self.read_state().get("real_node")
+        if recorded is None:
             return ["--endpoint-reconciler-type=none"]
+        # A webhook Service's ClusterIP means something only to kube-proxy inside the node's
+        # namespace: with the pod subnet routed, dial the Service's ready endpoint instead.
+        routed = bool(recorded.get("network", {}).get("route_pods"))
         return [
             "--endpoint-reconciler-type=lease",
             f"--kubelet-client-certificate={pki.client_cert('admin')}",
             f"--kubelet-client-key={pki.client_key('admin')}",
             "--kubelet-preferred-address-types=InternalIP",
+            *(["--enable-aggregator-routing=true"] if routed else []),
         ]
 
     def _controllers(self) -> tuple[str, ...]:

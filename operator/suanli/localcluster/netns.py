@@ -14,6 +14,12 @@ Addressing (one veth pair per node, no forwarding anywhere outside the node's na
   (``ip_forward`` stays as it was, 0 on these machines).
 - node end ``sln<N>``: ``10.250.<N>.2/32`` with a host route to ``10.250.0.1`` only and **no
   default route**. A pod's packet to any other address outside the pod subnet finds no route.
+- optionally (``route_pods``, for the operator running in a pod): the root namespace also routes
+  the pod subnet via the node's end, so the apiserver can call a webhook served by a pod and tests
+  can read a pod's metrics. The root namespace only originates those connections; the node
+  namespace forwards them onto its bridge and conntrack sends the answers back; nothing is
+  forwarded in the root namespace. All centres share the pod subnet, so only one centre on a
+  machine can hold that route at a time: a second one is refused, naming the reason.
 
 Second guards, each enough on its own: in the root namespace a chain drops every forwarded packet
 in or out of the veth and to or from the pod subnet, and ``raw`` drops anything from the veth that
@@ -79,6 +85,7 @@ class NodeNetwork:
 
     index: int
     saved_sysctls: dict[str, str]
+    route_pods: bool = False
 
     @property
     def namespace(self) -> str:
@@ -109,7 +116,11 @@ class NodeNetwork:
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> NodeNetwork:
-        return cls(index=int(data["index"]), saved_sysctls=dict(data["saved_sysctls"]))
+        return cls(
+            index=int(data["index"]),
+            saved_sysctls=dict(data["saved_sysctls"]),
+            route_pods=bool(data.get("route_pods", False)),
+        )
 
     # --- commands ------------------------------------------------------------------------------
     def in_node(self, *argv: str) -> list[str]:
@@ -120,14 +131,24 @@ class NodeNetwork:
         return self.namespace_path.exists()
 
     @classmethod
-    def create(cls, state_dir: Path) -> NodeNetwork:
-        """Make the namespace, the veth pair, the routes and the guards; record the sysctls."""
+    def create(cls, state_dir: Path, route_pods: bool = False) -> NodeNetwork:
+        """Make the namespace, the veth pair, the routes and the guards; record the sysctls.
+
+        ``route_pods``: also route the pod subnet from the root namespace through the node.
+        """
+        if route_pods:
+            holder = pod_subnet_route()
+            if holder:
+                raise NetworkError(
+                    f"another real node on this machine already routes {POD_SUBNET} ({holder}): "
+                    "only one centre at a time can reach its pods from the root namespace"
+                )
         saved = {
             name: value
             for name in (*GLOBAL_SYSCTLS, *FORWARD_SYSCTLS)
             if (value := read_sysctl(name)) is not None
         }
-        network = cls(index=_free_index(state_dir), saved_sysctls=saved)
+        network = cls(index=_free_index(state_dir), saved_sysctls=saved, route_pods=route_pods)
         try:
             network._create()
         except NetworkError:
@@ -159,6 +180,8 @@ class NodeNetwork:
         run(["ip", "addr", "add", f"{API_ADDRESS}/32", "dev", host])
         run(["ip", "link", "set", host, "up"])
         run(["ip", "route", "add", f"{self.node_address}/32", "dev", host, "src", API_ADDRESS])
+        if self.route_pods:
+            run(["ip", "route", "add", *self._pod_route()])
         # Node end: loopback, its address, a route to the apiserver's address and nothing else.
         for sysctl in ("net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6"):
             run(self.in_node("sh", "-c", f"echo 1 > /proc/sys/{sysctl}"))
@@ -187,6 +210,10 @@ class NodeNetwork:
             )
         )  # fmt: skip
 
+    def _pod_route(self) -> list[str]:
+        return [POD_SUBNET, "via", self.node_address, "dev", self.host_interface,
+                "src", API_ADDRESS]  # fmt: skip
+
     def _raw_rule(self) -> list[str]:
         return ["-i", self.host_interface, "!", "-d", f"{API_ADDRESS}/32", "-j", "DROP"]
 
@@ -194,6 +221,8 @@ class NodeNetwork:
         """Remove the namespace, the veth, the guards; put back the sysctls recorded at create."""
         if self.exists():
             run(["ip", "netns", "del", self.namespace], check=False)
+        if self.route_pods and f" dev {self.host_interface} " in f" {pod_subnet_route()} ":
+            run(["ip", "route", "del", *self._pod_route()], check=False)
         if run(["ip", "link", "show", self.host_interface], check=False).returncode == 0:
             run(["ip", "link", "del", self.host_interface], check=False)
         run(["iptables", "-w", "-D", "FORWARD", "-j", self.guard_chain], check=False)
@@ -213,6 +242,12 @@ class NodeNetwork:
     def interfaces(self) -> list[str]:
         out = run(self.in_node("ip", "-o", "link", "show")).stdout
         return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+
+
+def pod_subnet_route() -> str:
+    """The root namespace's route to the pod subnet ("" when there is none)."""
+    found = run(["ip", "-4", "-o", "route", "show", "exact", POD_SUBNET]).stdout.split("\n")[0]
+    return " ".join(found.split())
 
 
 def _free_index(state_dir: Path) -> int:

@@ -58,6 +58,9 @@ NODE_CONTROLLERS = (
     "persistentvolume-binder-controller",
     "persistentvolume-protection-controller",
     "persistentvolumeclaim-protection-controller",
+    # Deployments run there (the operator from its chart): their ReplicaSets and pods.
+    "deployment-controller",
+    "replicaset-controller",
 )
 CGROUP_ROOT_PREFIX = "suanli-node"
 
@@ -301,14 +304,17 @@ NODE_RBAC = {
 
 
 # --- the cluster side -------------------------------------------------------------------------
-def prepare(cluster: LocalCluster) -> NodeNetwork:
-    """Before the control plane starts: the node's network, so the apiserver can bind to it."""
+def prepare(cluster: LocalCluster, route_pods: bool = False) -> NodeNetwork:
+    """Before the control plane starts: the node's network, so the apiserver can bind to it.
+
+    ``route_pods``: the root namespace routes the pod subnet through the node (see netns).
+    """
     reason = unavailable_reason()
     if reason:
         raise RealNodeError(f"the real node cannot run here: {reason}")
     t0 = time.monotonic()
     cluster.state_dir.mkdir(parents=True, exist_ok=True)
-    network = NodeNetwork.create(cluster.state_dir)
+    network = NodeNetwork.create(cluster.state_dir, route_pods=route_pods)
     state = cluster.read_state()
     state["real_node"] = {"network": network.to_state()}
     cluster._write_state(state)
