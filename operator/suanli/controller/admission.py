@@ -360,6 +360,21 @@ async def start_webhook(memo: kopf.Memo, **_: Any) -> None:
         install(memo, options)
 
 
+@kopf.on.probe(id="webhook")
+def webhook_serving(memo: kopf.Memo, **_: Any) -> str:
+    """Part of ``/healthz``: with the webhook on, a replica whose server task has ended is not
+    healthy (with ``failurePolicy: Fail`` it would refuse every suanli object while looking
+    fine). Raising makes Kopf's health endpoint answer 500, so the pod leaves the Service."""
+    if not isinstance(memo.get("webhook_options"), WebhookOptions):
+        return "off"
+    task = memo.get("webhook")
+    if not isinstance(task, asyncio.Task):
+        return "starting"
+    if task.done():
+        raise kopf.PermanentError("the webhook server has stopped serving")
+    return "serving"
+
+
 @kopf.on.cleanup(id="suanli-webhook-stop")
 async def stop_webhook(memo: kopf.Memo, **_: Any) -> None:
     task = memo.get("webhook")

@@ -4,6 +4,7 @@ caBundle merge, and a certificate swapped into a live server (real TLS on loopba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime
 import ssl
@@ -180,3 +181,33 @@ def test_cert_manager_mode_serves_the_mounted_files_reloads_them_and_never_patch
 
     served_first, trusted, served_second, no_own_ca = asyncio.run(scenario())
     assert served_first and trusted and served_second and no_own_ca
+
+
+def test_health_fails_once_the_webhook_server_has_stopped() -> None:
+    import kopf
+    import pytest
+
+    from suanli.controller.admission import WebhookOptions, webhook_serving
+
+    assert webhook_serving(kopf.Memo()) == "off"
+    memo = kopf.Memo(webhook_options=WebhookOptions())
+    assert webhook_serving(memo) == "starting"
+
+    async def run() -> None:
+        async def crash() -> None:
+            raise OSError("address already in use")
+
+        async def forever() -> None:
+            await asyncio.sleep(3600)
+
+        memo["webhook"] = asyncio.create_task(forever())
+        await asyncio.sleep(0)
+        assert webhook_serving(memo) == "serving"
+        memo["webhook"].cancel()
+        memo["webhook"] = asyncio.create_task(crash())
+        with contextlib.suppress(OSError):
+            await memo["webhook"]
+        with pytest.raises(kopf.PermanentError, match="stopped serving"):
+            webhook_serving(memo)
+
+    asyncio.run(run())
