@@ -135,3 +135,18 @@ def test_a_gang_start_timeout_backs_off_by_the_operator_s_settings(case: Backoff
     assert step.status.message.endswith(
         f"requeued in {case.seconds:g} s (gang-start timeout {case.start_timeouts + 1} of 5)"
     )
+
+
+def test_a_lost_node_is_noticed_after_a_replica_that_already_succeeded() -> None:
+    """Replica 0 is done (its node no longer matters); replica 1's node was deleted."""
+    step = transition(job(), [pod(0, "Succeeded"), pod(1)], cluster(without=["n1"]), NOW)
+    assert step.status is not None
+    assert (step.status.phase, step.eviction, step.gang_restart) == (
+        Phase.QUEUED,
+        Reason.NODE_LOST,
+        True,
+    )
+    assert step.status.message == (
+        "node n1 was deleted (replica 1); restarting the whole gang (not counted against "
+        "restartLimit: 0 of 3 used)"
+    )
