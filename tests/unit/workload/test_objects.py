@@ -166,3 +166,35 @@ def test_a_resource_that_is_not_an_accelerator_is_refused_for_what_it_is() -> No
         "spec.template.spec.containers[0].resources.limits.hugepages-2Mi: only cpu, memory, "
         "ephemeral-storage reach the pods"
     ]
+
+
+def test_the_template_s_metadata_and_env_reach_the_pod_without_duplicating_ours() -> None:
+    template = {
+        "metadata": {"labels": {"team": "a"}, "annotations": {"note": "x"}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "env": [{"name": "RANK", "value": "9"}, {"name": "MINE", "value": "1"}],
+                }
+            ]
+        },
+    }
+    pod = build_pod(spec(template), ReplicaSlot(0, "n0", (0, 1, 2, 3)), world_size=1)
+    assert pod["metadata"]["labels"]["team"] == "a"
+    assert pod["metadata"]["annotations"]["note"] == "x"
+    names = [e["name"] for e in pod["spec"]["containers"][0]["env"]]
+    assert names.count("RANK") == 1 and names.count("MINE") == 1
+    assert {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}["RANK"] == "0"
+
+
+def test_an_init_container_may_not_escalate_either() -> None:
+    template = {
+        "spec": {
+            "containers": [{"name": "c"}],
+            "initContainers": [{"name": "i", "securityContext": {"privileged": True}}],
+        }
+    }
+    assert template_violations(template) == [
+        "spec.template.spec.initContainers[0].securityContext.privileged: not allowed"
+    ]
