@@ -213,3 +213,115 @@ def test_an_accelerator_class_model_round_trips_for_these_cases() -> None:
     """The fixtures above are real, valid classes (a broken fixture would pass vacuously)."""
     assert isinstance(accelerator_class(), AcceleratorClass)
     assert check_accelerator_class(copy.deepcopy(corpus.catalogue()["ascend-910b"])).ok
+
+
+# --- seed-18 survivors: more exact messages and loops --------------------------------------------
+def test_a_second_container_without_an_image_is_told_where_images_come_from() -> None:
+    body = job()
+    body["spec"]["template"]["spec"]["containers"].append({"name": "side"})
+    field = "spec.template.spec.containers[1].image"
+    assert messages(body) == [
+        (
+            field,
+            f"{field}: an image is required (only the first container's may come from every "
+            "accelerator option's image)",
+        )
+    ]
+
+
+def test_a_long_argument_and_a_bad_variable_name_say_why() -> None:
+    body = job(
+        **{
+            "/spec/template/spec/containers/0/args": ["x" * 131073],
+            "/spec/template/spec/containers/0/env": [{"name": "A=B", "value": "1"}],
+        }
+    )
+    assert messages(body) == [
+        (
+            f"{CONTAINER}.args[0]",
+            f"{CONTAINER}.args[0]: 131073 bytes; at most 131072 (Linux refuses to start a "
+            "process with a longer argument)",
+        ),
+        (
+            f"{CONTAINER}.env[0].name",
+            f"{CONTAINER}.env[0].name: 'A=B' (3 characters) is not an environment variable "
+            "name: printable ASCII characters except '='",
+        ),
+    ]
+
+
+def test_a_generate_name_counts_the_five_generated_characters() -> None:
+    long = job(**{"/metadata/name": None})
+    long["metadata"]["generateName"] = "x" * 54
+    assert messages(long) == [
+        (
+            "metadata.generateName",
+            "metadata.generateName: 54 characters (+5 generated); at most 53: the pods' "
+            "hostnames are <name>-<replica> (up to 5 more characters) and must fit a "
+            "63-character DNS label",
+        )
+    ]
+    fits = job(**{"/metadata/name": None})
+    fits["metadata"]["generateName"] = "x" * 53
+    assert messages(fits) == []
+    bad = job(**{"/metadata/name": None})
+    bad["metadata"]["generateName"] = "Bad-"
+    ((_, message),) = messages(bad)
+    assert message.startswith("metadata.generateName: 'Bad-' (4 characters) cannot name")
+
+
+def test_volumes_need_exactly_one_source_and_are_told_which_they_have() -> None:
+    body = job()
+    body["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "v"},
+        {"name": "w", "emptyDir": {}, "configMap": {"name": "c"}},
+    ]
+    base = "spec.template.spec.volumes"
+    assert messages(body) == [
+        (f"{base}[0]", f"{base}[0]: needs exactly one volume source, has 0"),
+        (f"{base}[1]", f"{base}[1]: needs exactly one volume source, has 2 (emptyDir, configMap)"),
+    ]
+
+
+def test_a_quota_s_cpu_bound_is_stated_in_nodes() -> None:
+    body = copy.deepcopy(corpus.bases()["quota"])
+    body["spec"]["cpu"] = "1e12"
+    assert [(p.field, p.message) for p in check_compute_quota(body).problems] == [
+        (
+            "spec.cpu",
+            "spec.cpu: 1e12 is more than any node offers: at most 100000 nodes of 4096 CPUs",
+        )
+    ]
+
+
+def test_every_option_is_checked_after_an_illegal_one_and_one_legal_count_reads_well() -> None:
+    one_count = accelerator_class(
+        **{
+            "/metadata/name": "whole",
+            "/spec/topology/allowedDeviceCounts": [8],
+            "/spec/nodeLabels": {"x.io/whole": "y"},
+        }
+    )
+    body = job(
+        **{
+            "/spec/accelerators": [
+                {"acceleratorClass": "whole", "devicesPerReplica": 4},
+                {"acceleratorClass": "tpu-v5", "devicesPerReplica": 1},
+            ]
+        }
+    )
+    parsed = check_training_job(body).model
+    assert parsed is not None
+    problems = check_job_against(parsed, {"whole": one_count}, capacity=False)
+    assert [p.field for p in problems] == [
+        "spec.accelerators[0].devicesPerReplica",
+        "spec.accelerators[1].acceleratorClass",
+    ]
+    assert "8" in problems[0].message and " or " not in problems[0].message
+
+
+def test_an_update_keeps_a_namespace_it_already_served() -> None:
+    """A newer quota listing the same namespace does not take it from the one that serves it."""
+    mine = quota("mine", ["shared"], "2024-01-01T00:00:00Z")
+    newer = quota("newer", ["shared"], "2025-01-01T00:00:00Z")
+    assert check_quota_against(mine, {"mine": mine, "newer": newer}, {}, old=mine) == ()
