@@ -65,3 +65,20 @@ def test_by_default_fragmentation_is_measured_against_the_recent_demand(
         state.release_gang(f"g{index}")
     state.bind("other/0", "n0", 0, 0, devices=(0, 4))
     assert state.capacity_summary()["rings"].expected_fragmented_milli == expected
+
+
+@pytest.mark.parametrize("core", CORES, ids=["compiled", "reference"])
+def test_a_counted_bind_that_fits_no_ring_takes_loose_free_chips(core: Any) -> None:
+    """A pod suanli did not place (the device plugin gave it four chips) is bound by count even
+    when no ring has four free: it takes free chips wherever they are."""
+    state = core([RINGS])
+    state.add_node("n", "rings", 100_000, 100_000, 110, devices=8)
+    state.bind("other/0", "n", 0, 0, devices=(0, 4))
+    state.bind("other/1", "n", 0, 0, devices=4)
+    assert sum(1 for milli in state.node_free("n")[3] if milli == 1000) == 2
+
+
+@pytest.mark.parametrize("core", CORES, ids=["compiled", "reference"])
+def test_a_class_registered_twice_is_refused_by_name(core: Any) -> None:
+    with pytest.raises(ValueError, match="device class 'a' is already registered"):
+        core([A, A])

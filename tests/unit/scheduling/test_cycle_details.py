@@ -94,3 +94,9 @@ def test_the_book_reports_one_job_s_charge() -> None:
     assert demand[device_resource("ascend-910b")] == milli(8)
     assert book.charge_of("team-a/j") == ("team-a", dict(demand))
     assert book.charge_of("team-a/other") is None
+
+
+@pytest.mark.parametrize("field", ["cpu_milli_per_replica", "memory_bytes_per_replica"])
+def test_a_negative_cpu_or_memory_request_is_refused(field: str) -> None:
+    with pytest.raises(SchedulingInputError, match=f"{field} must be a non-negative integer"):
+        JobOption("ascend-910b", 1, 1, **{field: -1})  # type: ignore[arg-type]
