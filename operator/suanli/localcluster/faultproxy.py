@@ -143,6 +143,12 @@ class FaultProxy:
             _abort(client)
             _abort(upstream)
         self._conns.clear()
+        # connections held by a stall or a freeze wait on their events for ever: end them here,
+        # so no task is left pending when the loop stops
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.stats.connections += 1
