@@ -76,6 +76,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(INTEGRATION_TIMEOUT))
 
 
+OPERATOR_LOG_LINES = 40
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed integration test's report carries the end of the operator's log (its cycles,
+    warnings and errors up to the failure): CI keeps no cluster directory to read it from."""
+    outcome: Any = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    cluster = getattr(item, "funcargs", {}).get("cluster")
+    if not isinstance(cluster, LocalCluster):
+        return
+    path = cluster.logs_dir / "operator.log"
+    if path.exists():
+        lines = path.read_text(errors="replace").splitlines()[-OPERATOR_LOG_LINES:]
+        report.sections.append((f"operator log, last {len(lines)} lines", "\n".join(lines)))
+
+
 class Kubectl:
     """kubectl against the test cluster, with JSON results."""
 

@@ -291,6 +291,9 @@ def test_the_older_quota_keeps_a_namespace_a_newer_one_claims(
 
         found = wait_for("a Conflict condition on the newer quota", conflict, 90)
         assert "ComputeQuota t-owner" in found["message"] and ns in found["message"]
+        status = kubectl.get("computequota", "t-intruder")["status"]
+        assert status["servedNamespaces"] == ["t-intruder-own"], status
+        assert kubectl.get("computequota", ns)["status"]["servedNamespaces"] == [ns]
         assert kubectl.apply(job_manifest("mine", ns, [option(H100, 8)]))[0] == 0
         assert wait_for_phase(kubectl, ns, "mine", "Running")["quota"] == "t-owner"
     finally:

@@ -244,6 +244,16 @@ class ComputeQuotaStatus(ApiModel):
         ),
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
+    served_namespaces: list[str] | None = Field(
+        default=None,
+        max_length=256,
+        description=(
+            "The namespaces this quota serves now: those of spec.namespaces that no older "
+            "quota already serves (see the Conflict condition). A namespace stays with the "
+            "quota that serves it, also across operator restarts."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
     conditions: list[Condition] | None = Field(
         default=None,
         description="Active, Conflict and similar conditions.",

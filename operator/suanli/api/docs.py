@@ -45,7 +45,9 @@ All three are in the `suanli` category: `kubectl get suanli -A` lists everything
   (plus CPU and memory, and optionally a budget in PFLOPS). Quotas in the same **cohort** lend
   idle nominal quota to each other within `lendingLimit` and borrow within `borrowingLimit`,
   as Kueue's ClusterQueues do. **A namespace may belong to at most one ComputeQuota**: the
-  older claim keeps it, and a newer quota that lists it gets a `Conflict` condition naming
+  quota that serves it keeps it (recorded in its `status.servedNamespaces`, so an operator
+  restart or a new leader never moves it), a namespace nobody serves yet goes to the older
+  claim, and a quota that lists a namespace another serves gets a `Conflict` condition naming
   the namespace and both quotas and does not serve it (the schema alone cannot see across
   objects; the validating webhook, where installed, refuses such a quota at apply time).
   Status keeps usage per class and the accumulated metering of finished pods, which survives

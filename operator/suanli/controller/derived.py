@@ -8,6 +8,7 @@ written only when they change, always with the resourceVersion read in the snaps
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from suanli.controller.apply import utcnow
 from suanli.controller.cache import Kind, Snapshot
 from suanli.controller.faults import crash_point
 from suanli.controller.inventory import CatalogueEntry, Inventory, is_suanli_pod
-from suanli.controller.kube import Kube
+from suanli.controller.kube import Kube, NotLeading
 from suanli.controller.observed import (
     PHASE_FOR_METRICS,
     Rows,
@@ -33,6 +34,21 @@ from suanli.metrics.source import JobPhaseCount, MeteringRow, QueueRow, RunningA
 from suanli.scheduling.cycle import CycleResult
 from suanli.scheduling.model import QuotaSpec
 from suanli.scheduling.quota import class_of, device_resource
+
+log = logging.getLogger("suanli.status")
+
+
+async def guarded_write(write: Awaitable[bool], what: str) -> bool:
+    """One status write; a failure is logged and skipped, never raised: one object's write
+    (a timeout, a refusal) must not stop the other statuses nor the rest of the cycle. Its
+    status is still stale, so the next cycle writes it again."""
+    try:
+        return await write
+    except NotLeading:
+        return False  # this replica lost the lease; the leader writes it
+    except Exception as exc:
+        log.warning("status of %s not written (the next cycle tries again): %s", what, exc)
+        return False
 
 
 async def write_statuses(
@@ -101,18 +117,22 @@ async def write_quota_statuses(
             # billed pods that are gone need no exclusion any more: their time is in metering
             folded_pods=still_there if len(still_there) != len(recorded) else None,
             conflict=conflicts.get(spec.name),
+            served=spec.namespaces,
             generation=body["metadata"].get("generation"),
             now=now,
         )
         if status.differs(current, desired):
             crash_point("between-quota-statuses")
             writes.append(
-                kube.apatch_status(
-                    "computequotas",
-                    spec.name,
-                    None,
-                    str(body["metadata"]["resourceVersion"]),
-                    desired,
+                guarded_write(
+                    kube.apatch_status(
+                        "computequotas",
+                        spec.name,
+                        None,
+                        str(body["metadata"]["resourceVersion"]),
+                        desired,
+                    ),
+                    f"ComputeQuota {spec.name}",
                 )
             )
     written = sum(await asyncio.gather(*writes))  # quotas are independent: at once
@@ -139,7 +159,12 @@ async def write_invalid_statuses(
             )
             if status.differs(current, desired):
                 version = str(body["metadata"]["resourceVersion"])
-                writes += int(await kube.apatch_status(kind.value, name, None, version, desired))
+                writes += int(
+                    await guarded_write(
+                        kube.apatch_status(kind.value, name, None, version, desired),
+                        f"{kind.value} {name}",
+                    )
+                )
     return writes
 
 
@@ -164,12 +189,15 @@ async def write_class_statuses(
         )
         if status.differs(body.get("status") or {}, desired):
             writes.append(
-                kube.apatch_status(
-                    "acceleratorclasses",
-                    name,
-                    None,
-                    str(body["metadata"]["resourceVersion"]),
-                    desired,
+                guarded_write(
+                    kube.apatch_status(
+                        "acceleratorclasses",
+                        name,
+                        None,
+                        str(body["metadata"]["resourceVersion"]),
+                        desired,
+                    ),
+                    f"AcceleratorClass {name}",
                 )
             )
     return sum(await asyncio.gather(*writes))

@@ -27,7 +27,7 @@ from typing import Any
 from suanli.api.trainingjob import ConditionType, Phase
 from suanli.controller import derived, lifecycle, status, validate
 from suanli.controller.apply import Applier, utcnow
-from suanli.controller.cache import Cache, Kind, Object, Snapshot
+from suanli.controller.cache import Cache, Kind, Object, Snapshot, object_key
 from suanli.controller.facts import JobView, job_facts, pod_facts
 from suanli.controller.faults import crash_point
 from suanli.controller.inventory import Inventory, sync_admissions
@@ -164,7 +164,10 @@ class Controller:
         ]
         await self.meter.release(deleting, world.quota_of_namespace, world.catalogue, now)
         for body in world.legacy_finalized:
-            await asyncio.to_thread(self.kube.remove_finalizer, body, LEGACY_JOB_FINALIZER)
+            try:
+                await asyncio.to_thread(self.kube.remove_finalizer, body, LEGACY_JOB_FINALIZER)
+            except Exception as exc:  # the next cycle tries again; nobody else waits on it
+                log.warning("legacy finalizer of %s not removed: %s", object_key(body), exc)
         writes = self.applier.writes
         writes += await derived.write_statuses(self.kube, snapshot, world, result, self.inventory)
         self.published.publish(

@@ -178,12 +178,15 @@ def quota_status(
     pending_jobs: int,
     folded_pods: Sequence[str] | None,
     conflict: str | None,
+    served: Iterable[str],
     generation: int | None,
     now: datetime,
 ) -> dict[str, Any]:
     """A ComputeQuota's derived status; ``conflict`` names the namespaces another, older quota
-    keeps (Conflict condition True), None when it serves all it lists."""
+    keeps (Conflict condition True), None when it serves all it lists; ``served``: the
+    namespaces it does serve (read back after a restart, so ownership never flips)."""
     fields: dict[str, Any] = {
+        "served_namespaces": sorted(served),
         "usage": list(usage),
         "used_pflops": round(used_pflops, 6),
         "admitted_jobs": admitted_jobs,

@@ -127,27 +127,41 @@ def _catalogue(snapshot: Snapshot, world: World) -> None:
         world.catalogue[name] = catalogue_entry(verdict.model)
 
 
+def served_before(quotas: Mapping[str, Object], previous: Mapping[str, str]) -> dict[str, str]:
+    """Namespace → the quota that served it: the previous cycle's assignment (``previous``),
+    else what the quotas' own ``status.servedNamespaces`` record (the first cycle after a
+    restart). Where two statuses claim one namespace, the older quota's claim counts."""
+    recorded: dict[str, str] = {}
+    for name, body in sorted(quotas.items(), key=lambda i: _age(i[1])):
+        for namespace in (body.get("status") or {}).get("servedNamespaces") or []:
+            recorded.setdefault(str(namespace), name)
+    return {**recorded, **previous}
+
+
 def _quotas(snapshot: Snapshot, world: World, previous: Mapping[str, str]) -> None:
-    """Valid quotas; a namespace stays with the quota that served it in the previous cycle
-    (``previous``), else goes to the oldest quota that lists it (creation time, then name: the
-    API server keeps creation times to the second)."""
-
-    def order(item: tuple[str, Object]) -> tuple[int, tuple[str, str]]:
-        name, body = item
-        keeps = any(
-            previous.get(ns) == name for ns in (body.get("spec") or {}).get("namespaces") or []
-        )
-        return (0 if keeps else 1, _age(body))
-
-    claimed: dict[str, str] = {}
-    for name, _ in sorted(snapshot.of(Kind.COMPUTE_QUOTA).items(), key=order):
+    """Valid quotas; a namespace stays with the quota that served it (:func:`served_before`)
+    while that quota still lists it, else goes to the oldest quota that lists it (creation
+    time, then name: the API server keeps creation times to the second)."""
+    quotas = snapshot.of(Kind.COMPUTE_QUOTA)
+    valid: dict[str, ComputeQuota] = {}
+    for name, _ in sorted(quotas.items(), key=lambda i: _age(i[1])):
         verdict = snapshot.verdict(Kind.COMPUTE_QUOTA, name)
         if verdict is None or not isinstance(verdict.model, ComputeQuota):
             if verdict is not None:
                 world.invalid_quotas[name] = verdict.message()
             continue
-        model: ComputeQuota = verdict.model
-        taken = sorted(ns for ns in model.spec.namespaces if ns in claimed)
+        valid[name] = verdict.model
+    claimed: dict[str, str] = {
+        namespace: owner
+        for namespace, owner in served_before(quotas, previous).items()
+        if owner in valid and namespace in valid[owner].spec.namespaces
+    }
+    for name, model in valid.items():
+        for namespace in model.spec.namespaces:
+            claimed.setdefault(namespace, name)
+    for name, listed in valid.items():
+        model = listed
+        taken = sorted(ns for ns in model.spec.namespaces if claimed[ns] != name)
         if taken:
             owners = ", ".join(sorted({f"ComputeQuota {claimed[ns]}" for ns in taken}))
             world.conflicts[name] = (
@@ -161,11 +175,9 @@ def _quotas(snapshot: Snapshot, world: World, previous: Mapping[str, str]) -> No
                     )
                 }
             )
-        spec = quota_spec(model)
-        claimed.update({ns: name for ns in spec.namespaces})
-        world.quotas.append(spec)
+        world.quotas.append(quota_spec(model))
         world.quota_models[name] = model
-    world.quota_of_namespace = dict(claimed)
+    world.quota_of_namespace = claimed
 
 
 def _cannot_run(

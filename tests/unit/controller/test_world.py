@@ -264,3 +264,47 @@ def test_node_facts_carry_the_device_ips_the_node_publishes() -> None:
     facts = node_facts(published, {"ascend-910b": ASCEND})
     assert facts.device_ips == ((0, "192.168.100.10"), (3, "192.168.100.13"))
     assert node_facts(node([]), {"ascend-910b": ASCEND}).device_ips == ()
+
+
+def serving(body: dict[str, Any], *namespaces: str) -> dict[str, Any]:
+    """``body`` with the status the operator wrote: the namespaces it serves."""
+    return {**body, "status": {"servedNamespaces": list(namespaces)}}
+
+
+def test_after_a_restart_the_recorded_owner_keeps_a_namespace_a_same_second_rival_claims() -> None:
+    """No memory of the last cycle (a restart, a new leader): the quotas' own statuses say who
+    serves the namespace, so the name order of a same-second tie never moves it."""
+    same = "2026-01-01T00:00:00Z"
+    cache = cache_with(
+        (Kind.COMPUTE_QUOTA, serving(quota("t-owner", same, "shared"), "shared")),
+        (Kind.COMPUTE_QUOTA, quota("t-intruder", same, "shared", "own")),
+    )
+    world = observe(cache.snapshot(), {}, 0.0)
+    assert world.quota_of_namespace == {"shared": "t-owner", "own": "t-intruder"}
+    assert set(world.conflicts) == {"t-intruder"}
+    assert "ComputeQuota t-owner" in world.conflicts["t-intruder"]
+
+
+def test_a_recorded_claim_counts_only_while_the_quota_still_lists_the_namespace() -> None:
+    cache = cache_with(
+        (Kind.COMPUTE_QUOTA, serving(quota("left", "2026-01-01T00:00:00Z", "own"), "shared")),
+        (Kind.COMPUTE_QUOTA, quota("taker", "2026-02-01T00:00:00Z", "shared")),
+    )
+    world = observe(cache.snapshot(), {}, 0.0)
+    assert world.quota_of_namespace == {"own": "left", "shared": "taker"}
+    assert world.conflicts == {}
+
+
+def test_each_namespace_stays_with_its_own_server_when_an_older_quota_adds_it() -> None:
+    """The older quota keeps what it serves and adds a namespace the newer one serves: the
+    namespace stays with the newer one; the older quota alone gets the conflict."""
+    cache = cache_with(
+        (Kind.COMPUTE_QUOTA, quota("older", "2026-01-01T00:00:00Z", "mine", "theirs")),
+        (Kind.COMPUTE_QUOTA, quota("newer", "2026-02-01T00:00:00Z", "theirs")),
+    )
+    world = observe(cache.snapshot(), {}, 0.0, {"mine": "older", "theirs": "newer"})
+    assert world.quota_of_namespace == {"mine": "older", "theirs": "newer"}
+    assert set(world.conflicts) == {"older"}
+    assert "theirs" in world.conflicts["older"] and "ComputeQuota newer" in world.conflicts["older"]
+    served = {spec.name: sorted(spec.namespaces) for spec in world.quotas}
+    assert served == {"older": ["mine"], "newer": ["theirs"]}
