@@ -76,7 +76,9 @@ package: venv
 		sys.exit(0 if ok else 'wheel has no compiled placement core')"
 	@echo "    $$(ls build/wheel/)"
 
-test: lint check-generated docs package unit promtool-test integration
+# unit and integration run under coverage here (the plain `make unit` / `make integration` are
+# for development): the combined figure is printed at the end
+test: lint check-generated docs package coverage-unit promtool-test coverage-integration coverage-report
 	@echo "==> make test: all green"
 
 # The operator image: `pip wheel .` (compiled core), its install tree, then `buildah bud` of the
@@ -137,24 +139,23 @@ mutation-sample: venv
 # through COVERAGE_PROCESS_START (coverage's .pth hook). Figures per package at the end.
 COVERAGE_ENV := COVERAGE_PROCESS_START=$(CURDIR)/hack/coverage.ini COVERAGE_FILE=$(CURDIR)/build/coverage/data
 COVERAGE_RUN := $(COVERAGE_ENV) $(PY) -m coverage run --rcfile=hack/coverage.ini
+UNIT_JOBS ?= 2
 coverage-unit: venv tools
-	@echo "==> unit tests under coverage"
-	@mkdir -p build/coverage
-	@$(COVERAGE_RUN) -m pytest tests/unit -q
+	@echo "==> unit tests (no cluster), under branch coverage, $(UNIT_JOBS) workers"
+	@rm -rf build/coverage && mkdir -p build/coverage
+	@$(COVERAGE_RUN) -m pytest tests/unit -q -n $(UNIT_JOBS)
 
 coverage-integration: venv tools
-	@echo "==> integration tests under coverage (operator subprocesses included)"
+	@echo "==> integration and bounded reliability tests (real kube-apiserver, etcd, kube-controller-manager, kwok, prometheus), under branch coverage, operator subprocesses included"
 	@mkdir -p build/coverage
-	@$(COVERAGE_RUN) -m pytest tests/integration -q -m integration
+	@$(COVERAGE_RUN) -m pytest tests/integration tests/reliability -q -m integration
 
 coverage-report: venv
 	@$(COVERAGE_ENV) $(PY) -m coverage combine --rcfile=hack/coverage.ini -q
 	@echo "==> branch coverage (statements + branches), unit + integration"
 	@$(PY) hack/coverage_summary.py
 
-coverage:
-	@rm -rf build/coverage
-	@$(MAKE) --no-print-directory coverage-unit coverage-integration coverage-report
+coverage: coverage-unit coverage-integration coverage-report
 
 # --- the local centre ------------------------------------------------------------------------
 dev: venv tools

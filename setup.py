@@ -71,6 +71,7 @@ setup(
             "grpcio-tools==1.85.1",
             "pytest>=8",
             "pytest-timeout>=2.3",
+            "pytest-xdist==3.8.0",  # the unit suite under coverage, on both cores
             "coverage>=7.6",
             "mutmut==3.8.1",
             "hypothesis>=6.100",
