@@ -15,6 +15,11 @@ successor. A request already sent can still arrive later than that, if the netwo
 for more than a third of the Lease (5 s of the default 15 s). The API server has no fencing
 tokens that would close that gap. What remains there is what every write carries anyway: the
 resourceVersion precondition of status writes, and attempt numbers in object names.
+
+Renewals run on threads of their own, with a read timeout of one renewal period: a burst of
+admissions that fills the API thread pool must never queue the renewal behind it (the leader
+would fence itself off and stop writing while nothing is wrong), and a renewal that hangs frees
+its thread by the next period.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from kubernetes import client
@@ -56,11 +62,16 @@ class LeaderElector:
         self.leading = False
         self.clock = clock
         self._last_renew = -float(lease_seconds)  # clock at the start of the last renewal
+        # never shared with the API pool; two threads, so one hung renewal cannot block the next
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="suanli-lease")
+        self.timeout = (min(5.0, self.renew_seconds), self.renew_seconds)
 
     def try_acquire_or_renew(self) -> bool:
         now = _now()
         try:
-            lease = self.coordination.read_namespaced_lease(self.name, self.namespace)
+            lease = self.coordination.read_namespaced_lease(
+                self.name, self.namespace, _request_timeout=self.timeout
+            )
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -75,7 +86,9 @@ class LeaderElector:
                 ),
             )
             try:
-                self.coordination.create_namespaced_lease(self.namespace, body)
+                self.coordination.create_namespaced_lease(
+                    self.namespace, body, _request_timeout=self.timeout
+                )
             except ApiException as create_error:
                 if create_error.status == 409:
                     return False
@@ -97,7 +110,9 @@ class LeaderElector:
         spec.renew_time = now
         spec.lease_duration_seconds = self.lease_seconds
         try:
-            self.coordination.replace_namespaced_lease(self.name, self.namespace, lease)
+            self.coordination.replace_namespaced_lease(
+                self.name, self.namespace, lease, _request_timeout=self.timeout
+            )
         except ApiException as exc:
             if exc.status == 409:
                 return False
@@ -131,7 +146,10 @@ class LeaderElector:
             try:
                 # a renewal that hangs is a renewal that failed: this replica may be cut off
                 held = await asyncio.wait_for(
-                    asyncio.to_thread(self.try_acquire_or_renew), timeout=self.renew_seconds
+                    asyncio.get_running_loop().run_in_executor(
+                        self.executor, self.try_acquire_or_renew
+                    ),
+                    timeout=self.renew_seconds,
                 )
             except Exception as exc:  # network trouble: keep leading only inside the deadline
                 log.warning("lease %s/%s: %s", self.namespace, self.name, exc)

@@ -118,3 +118,31 @@ def test_the_fence_closes_two_thirds_of_a_lease_after_the_renewal_started(
 def test_a_replica_that_never_led_may_not_write() -> None:
     election = elector(Clock(), lease_seconds=15)
     assert not election.may_write()
+
+
+def test_a_renewal_never_queues_behind_a_full_api_thread_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A burst of admissions fills the default executor (the API pool) with slow writes; the
+    renewal runs on the elector's own threads, so the leader keeps its Lease and its fence open."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    election = elector(Clock(), lease_seconds=3)  # renewal timeout: 1 s
+    monkeypatch.setattr(election, "try_acquire_or_renew", lambda: True)
+    release = threading.Event()
+    changes: list[bool] = []
+
+    async def busy_round() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=2))
+        writes = [loop.run_in_executor(None, release.wait, 5.0) for _ in range(4)]
+        await asyncio.sleep(0.05)  # every API thread is now blocked in a "write"
+        task = asyncio.create_task(election.run(changes.append))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        release.set()
+        await asyncio.gather(*writes)
+
+    asyncio.run(busy_round())
+    assert changes == [True] and election.may_write()
