@@ -34,6 +34,7 @@ from suanli.controller.translate import (
     quota_spec,
     recorded_admission,
 )
+from suanli.controller.world import serve_namespaces
 from suanli.placement.model import ClassCapacity, DeviceClass
 from suanli.scheduling.cycle import (
     Admit,
@@ -172,23 +173,21 @@ def read_catalogue(
 
 
 def read_quotas(quotas: Iterable[Mapping[str, Any]], warnings: list[str]) -> list[QuotaSpec]:
-    """The operator's rule: invalid quotas are ignored; a namespace is served by the first quota
-    (by name) that claims it."""
-    specs: list[QuotaSpec] = []
-    claimed: dict[str, str] = {}
-    for body in sorted(quotas, key=_name):
+    """The operator's rule (:func:`suanli.controller.world.serve_namespaces`): invalid quotas
+    are ignored; a namespace stays with the quota whose status says it serves it, else goes to
+    the oldest quota that lists it; a quota keeps the rest of its namespaces."""
+    bodies: dict[str, Mapping[str, Any]] = {}
+    valid: dict[str, ComputeQuota] = {}
+    for body in quotas:
+        name = _name(body)
+        bodies[name] = body
         try:
-            spec = quota_spec(ComputeQuota.model_validate(body))
+            valid[name] = ComputeQuota.model_validate(body)
         except (ValidationError, ValueError) as exc:
-            warnings.append(f"ComputeQuota {_name(body)} ignored: {exc}")
-            continue
-        taken = sorted(ns for ns in spec.namespaces if ns in claimed)
-        if taken:
-            warnings.append(f"ComputeQuota {spec.name} ignored: namespaces {taken} already served")
-            continue
-        claimed.update({ns: spec.name for ns in spec.namespaces})
-        specs.append(spec)
-    return specs
+            warnings.append(f"ComputeQuota {name} ignored: {exc}")
+    served = serve_namespaces(bodies, valid, {})
+    warnings.extend(f"ComputeQuota {name}: {text}" for name, text in served.conflicts.items())
+    return [quota_spec(model) for model in served.models.values()]
 
 
 def read_job(body: Mapping[str, Any], classes: Mapping[str, DeviceClass]) -> JobEntry:

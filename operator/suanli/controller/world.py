@@ -138,33 +138,39 @@ def served_before(quotas: Mapping[str, Object], previous: Mapping[str, str]) -> 
     return {**recorded, **previous}
 
 
-def _quotas(snapshot: Snapshot, world: World, previous: Mapping[str, str]) -> None:
-    """Valid quotas; a namespace stays with the quota that served it (:func:`served_before`)
-    while that quota still lists it, else goes to the oldest quota that lists it (creation
-    time, then name: the API server keeps creation times to the second)."""
-    quotas = snapshot.of(Kind.COMPUTE_QUOTA)
-    valid: dict[str, ComputeQuota] = {}
-    for name, _ in sorted(quotas.items(), key=lambda i: _age(i[1])):
-        verdict = snapshot.verdict(Kind.COMPUTE_QUOTA, name)
-        if verdict is None or not isinstance(verdict.model, ComputeQuota):
-            if verdict is not None:
-                world.invalid_quotas[name] = verdict.message()
-            continue
-        valid[name] = verdict.model
+@dataclass
+class Served:
+    """Who serves which namespace: ``models`` are the valid quotas (oldest first) with only the
+    namespaces they serve; ``conflicts`` say, per quota, which listed namespaces another keeps."""
+
+    quota_of_namespace: dict[str, str]
+    models: dict[str, ComputeQuota]
+    conflicts: dict[str, str]
+
+
+def serve_namespaces(
+    bodies: Mapping[str, Object], valid: Mapping[str, ComputeQuota], previous: Mapping[str, str]
+) -> Served:
+    """The one rule, also what ``kubectl suanli`` recomputes: a namespace stays with the quota
+    that served it (:func:`served_before`) while that quota still lists it, else goes to the
+    oldest valid quota that lists it (creation time, then name: the API server keeps creation
+    times to the second). ``bodies``: every quota object; ``valid``: those usable."""
+    ordered = sorted(valid, key=lambda name: _age(bodies.get(name) or {"metadata": {"name": name}}))
     claimed: dict[str, str] = {
         namespace: owner
-        for namespace, owner in served_before(quotas, previous).items()
+        for namespace, owner in served_before(bodies, previous).items()
         if owner in valid and namespace in valid[owner].spec.namespaces
     }
-    for name, model in valid.items():
-        for namespace in model.spec.namespaces:
+    for name in ordered:
+        for namespace in valid[name].spec.namespaces:
             claimed.setdefault(namespace, name)
-    for name, listed in valid.items():
-        model = listed
+    served = Served(claimed, {}, {})
+    for name in ordered:
+        model = valid[name]
         taken = sorted(ns for ns in model.spec.namespaces if claimed[ns] != name)
         if taken:
             owners = ", ".join(sorted({f"ComputeQuota {claimed[ns]}" for ns in taken}))
-            world.conflicts[name] = (
+            served.conflicts[name] = (
                 f"namespaces {', '.join(taken)} are already served by {owners}, which claimed "
                 f"them first; ComputeQuota {name} does not serve them"
             )
@@ -175,9 +181,27 @@ def _quotas(snapshot: Snapshot, world: World, previous: Mapping[str, str]) -> No
                     )
                 }
             )
+        served.models[name] = model
+    return served
+
+
+def _quotas(snapshot: Snapshot, world: World, previous: Mapping[str, str]) -> None:
+    """Valid quotas, and who serves which namespace (:func:`serve_namespaces`)."""
+    quotas = snapshot.of(Kind.COMPUTE_QUOTA)
+    valid: dict[str, ComputeQuota] = {}
+    for name in quotas:
+        verdict = snapshot.verdict(Kind.COMPUTE_QUOTA, name)
+        if verdict is None or not isinstance(verdict.model, ComputeQuota):
+            if verdict is not None:
+                world.invalid_quotas[name] = verdict.message()
+            continue
+        valid[name] = verdict.model
+    served = serve_namespaces(quotas, valid, previous)
+    world.conflicts.update(served.conflicts)
+    for name, model in served.models.items():
         world.quotas.append(quota_spec(model))
         world.quota_models[name] = model
-    world.quota_of_namespace = claimed
+    world.quota_of_namespace = served.quota_of_namespace
 
 
 def _cannot_run(

@@ -127,16 +127,34 @@ def test_top_views(busy_centre: ClusterObjects) -> None:
     assert tenants["team-b"]["usedPFLOPS"] == 0
 
 
-def test_a_second_quota_claiming_a_namespace_is_ignored_with_a_warning() -> None:
+def test_a_quota_claiming_a_served_namespace_serves_only_the_rest_as_the_operator_does() -> None:
     objects = centre(job("one", "team-a", H100_8))
     clash = dict(objects.quotas[1])
     clash["metadata"] = {"name": "zz-clash"}
-    clash["spec"] = {**clash["spec"], "namespaces": ["team-a"]}
+    clash["spec"] = {**clash["spec"], "namespaces": ["team-a", "team-z"]}
     plan = build_plan(
         ClusterObjects(objects.classes, [*objects.quotas, clash], objects.jobs, objects.nodes, [])
     )
-    assert [q.name for q in plan.quotas] == ["team-a", "team-b"]
-    assert plan.warnings and "zz-clash" in plan.warnings[0]
+    served = {q.name: sorted(q.namespaces) for q in plan.quotas}
+    assert served == {"team-a": ["team-a"], "team-b": ["team-b"], "zz-clash": ["team-z"]}
+    assert len(plan.warnings) == 1
+    assert "zz-clash" in plan.warnings[0] and "ComputeQuota team-a" in plan.warnings[0]
+
+
+def test_the_quota_recorded_as_serving_a_namespace_keeps_it_in_a_same_second_tie() -> None:
+    """What the operator does after a restart: ``status.servedNamespaces`` decides, not names."""
+    objects = centre(job("one", "team-a", H100_8))
+    same = "2026-01-01T00:00:00Z"
+    owner = {**objects.quotas[0], "status": {"servedNamespaces": ["team-a"]}}
+    owner["metadata"] = {"name": "team-a", "creationTimestamp": same}
+    rival = dict(objects.quotas[1])
+    rival["metadata"] = {"name": "a-rival", "creationTimestamp": same}
+    rival["spec"] = {**rival["spec"], "namespaces": ["team-a"]}
+    plan = build_plan(
+        ClusterObjects(objects.classes, [owner, rival], objects.jobs, objects.nodes, [])
+    )
+    served = {q.name: sorted(q.namespaces) for q in plan.quotas}
+    assert served == {"team-a": ["team-a"], "a-rival": []}
 
 
 def test_free_groups_and_replicas_respect_hccs_rings() -> None:
