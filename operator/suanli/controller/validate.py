@@ -622,6 +622,13 @@ def check_accelerator_class(body: Mapping[str, Any]) -> Verdict[AcceleratorClass
         )
     problems += _bounded("spec.computeTFLOPS", spec.compute_tflops, MAX_DEVICE_TFLOPS)
     problems += _bounded("spec.deviceMemoryGiB", spec.device_memory_gi_b, MAX_DEVICE_MEMORY_GIB)
+    if not accelerator_class.metadata.name:  # a file checked offline; the apiserver names all
+        problems.append(
+            _problem(
+                "metadata.name",
+                "an AcceleratorClass needs a name: jobs and quotas refer to the class by it",
+            )
+        )
     if not problems:
         try:
             device_class(accelerator_class)
