@@ -185,7 +185,7 @@ def up(args: argparse.Namespace) -> int:
         if cluster.is_running():
             print(f"The local centre is already running (state in {args.dir}); nothing changed.")
             print(f"  export KUBECONFIG={cluster.kubeconfig}")
-            print("  stop it with: make dev-down")
+            print(f"  stop it with: {_stop_command(args.dir)}")
             return 0
         if args.dir.exists():
             cluster.down()  # leftovers of a crashed run: stop what is recorded, keep nothing else
@@ -223,8 +223,15 @@ def up(args: argparse.Namespace) -> int:
         if metrics_port:
             print(f"  operator metrics: http://127.0.0.1:{metrics_port}/metrics")
         print(f"  logs: {cluster.logs_dir}/")
-        print("  stop it with: make dev-down")
+        print(f"  stop it with: {_stop_command(args.dir)}")
     return 0
+
+
+def _stop_command(state_dir: Path) -> str:
+    """``make dev-down`` stops the default centre; one in another directory needs its --dir."""
+    if state_dir.resolve() == DEV_DIR.resolve():
+        return "make dev-down"
+    return f"python -m suanli.localcluster --dir {state_dir} down"
 
 
 def _want_real_node(choice: str) -> bool:
