@@ -153,7 +153,7 @@ coverage-integration: venv tools
 coverage-report: venv
 	@$(COVERAGE_ENV) $(PY) -m coverage combine --rcfile=hack/coverage.ini -q
 	@echo "==> branch coverage (statements + branches), unit + integration"
-	@$(PY) hack/coverage_summary.py
+	@$(PY) hack/coverage_summary.py --check
 
 coverage: coverage-unit coverage-integration coverage-report
 
