@@ -248,7 +248,7 @@ class ComputeQuotaStatus(ApiModel):
         default=None,
         max_length=256,
         description=(
-            "The namespaces this quota serves now: those of spec.namespaces that no older "
+            "The namespaces this quota serves now: those of spec.namespaces that no other "
             "quota already serves (see the Conflict condition). A namespace stays with the "
             "quota that serves it, also across operator restarts."
         ),

@@ -155,7 +155,7 @@ def serve_namespaces(
     that served it (:func:`served_before`) while that quota still lists it, else goes to the
     oldest valid quota that lists it (creation time, then name: the API server keeps creation
     times to the second). ``bodies``: every quota object; ``valid``: those usable."""
-    ordered = sorted(valid, key=lambda name: _age(bodies.get(name) or {"metadata": {"name": name}}))
+    ordered = sorted(valid, key=lambda name: _age(bodies[name]))
     claimed: dict[str, str] = {
         namespace: owner
         for namespace, owner in served_before(bodies, previous).items()
