@@ -1,4 +1,4 @@
-"""The suanli.io/v1alpha1 API: AcceleratorClass, ComputeQuota and TrainingJob, defined once.
+"""The suanli.io/v1alpha1 API: AcceleratorClass, ComputeQuota, TrainingJob and ComputeCentre.
 
 These pydantic models are the single source of the API. ``make generate`` turns them into the
 CRDs under ``crds/`` (and their chart and deploy copies); the operator validates raw API objects
@@ -27,6 +27,14 @@ from .common import (
     Timestamp,
     now,
 )
+from .computecentre import (
+    CentreClass,
+    ComputeCentre,
+    ComputeCentreSpec,
+    ComputeCentreStatus,
+    QuotaRoom,
+    SecretReference,
+)
 from .computequota import (
     ClassUsage,
     ComputeQuota,
@@ -49,7 +57,12 @@ from .trainingjob import (
     TrainingJobStatus,
 )
 
-RESOURCES: tuple[type[CustomResource], ...] = (AcceleratorClass, ComputeQuota, TrainingJob)
+RESOURCES: tuple[type[CustomResource], ...] = (
+    AcceleratorClass,
+    ComputeQuota,
+    TrainingJob,
+    ComputeCentre,
+)
 """Every kind of the API, in the order their CRDs are applied."""
 
 __all__ = [
@@ -61,8 +74,12 @@ __all__ = [
     "AcceleratorClassSpec",
     "AcceleratorClassStatus",
     "AcceleratorOption",
+    "CentreClass",
     "ChosenOption",
     "ClassUsage",
+    "ComputeCentre",
+    "ComputeCentreSpec",
+    "ComputeCentreStatus",
     "ComputeQuota",
     "ComputeQuotaSpec",
     "ComputeQuotaStatus",
@@ -79,10 +96,12 @@ __all__ = [
     "PodTemplate",
     "Preemption",
     "Quantity",
+    "QuotaRoom",
     "Reason",
     "ReplicaPlacement",
     "ResourceQuota",
     "ResourceRequirements",
+    "SecretReference",
     "Sharing",
     "Timestamp",
     "Topology",

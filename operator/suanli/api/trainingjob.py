@@ -321,6 +321,15 @@ class TrainingJobStatus(ApiModel):
         "(<job>-a<attempt>-<replica>), so a re-admitted job never reuses an earlier admission's "
         "objects.",
     )
+    centre: str | None = Field(
+        default=None,
+        max_length=253,
+        description="On a compute-network hub: the ComputeCentre the job's current copy is in "
+        "(unset until dispatched; see docs/network.md).",
+    )
+    dispatched_at: Timestamp | None = Field(
+        default=None, description="On a hub: when the current copy was created in its centre."
+    )
     observed_generation: int | None = Field(
         default=None, ge=0, description="The generation this status describes."
     )
@@ -340,6 +349,7 @@ class TrainingJob(CustomResource):
         {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Reason", "type": "string", "jsonPath": ".status.reason"},
+        {"name": "Centre", "type": "string", "jsonPath": ".status.centre"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Quota", "type": "string", "jsonPath": ".status.quota", "priority": 1},
         {"name": "Position", "type": "integer", "jsonPath": ".status.queuePosition", "priority": 1},

@@ -82,6 +82,7 @@ def test_scopes_are_as_designed() -> None:
     assert scopes == {
         "AcceleratorClass": "Cluster",
         "ComputeQuota": "Cluster",
+        "ComputeCentre": "Cluster",
         "TrainingJob": "Namespaced",
     }
 
@@ -107,7 +108,7 @@ def test_training_job_columns_match_the_design() -> None:
     columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
     normal = [c["name"] for c in columns if not c.get("priority")]
     wide = [c["name"] for c in columns if c.get("priority")]
-    assert normal == ["Class", "Replicas", "Phase", "Reason", "Age"]
+    assert normal == ["Class", "Replicas", "Phase", "Reason", "Centre", "Age"]
     assert {"Quota", "Position", "Devices", "Node"} <= set(wide)
 
 
@@ -170,7 +171,9 @@ def test_immutability_rule_is_a_transition_rule_on_the_root() -> None:
     assert "suspend" in rule["message"]
 
 
-@pytest.mark.parametrize("kind", ["AcceleratorClass", "ComputeQuota", "TrainingJob"])
+@pytest.mark.parametrize(
+    "kind", ["AcceleratorClass", "ComputeQuota", "TrainingJob", "ComputeCentre"]
+)
 def test_status_is_optional_and_spec_required(kind: str) -> None:
     [resource] = [r for r in CustomResource.__subclasses__() if kind == r.KIND]
     schema = custom_resource_definition(resource)["spec"]["versions"][0]["schema"][

@@ -38,7 +38,7 @@ def test_generated_files_are_committed_and_up_to_date() -> None:
 def test_crd_copies_are_identical_in_crds_chart_and_deploy() -> None:
     files = crd_files()
     names = {Path(p).name for p in files}
-    assert len(names) == 3
+    assert len(names) == 4
     for name in names:
         texts = {files[f"{d}/{name}"] for d in ("crds", "charts/suanli/crds", "deploy/crds")}
         assert len(texts) == 1
