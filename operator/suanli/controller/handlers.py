@@ -35,6 +35,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.inactivity_timeout = 120
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # Kopf's other requests (the LIST before a watch, after a 410) give up as well: its default
+    # is 5 minutes, longer than a LIST of every pod takes on a busy apiserver by far
+    settings.networking.request_timeout = 60
+    settings.networking.connect_timeout = 10
     settings.posting.level = logging.WARNING
     # every blocking API call runs in a thread: enough of them for a burst of admissions
     asyncio.get_running_loop().set_default_executor(

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -54,12 +55,34 @@ class NotLeading(ApiException):
 
 
 class _BoundedApiClient(client.ApiClient):
-    """The client with a default timeout on every request (the generated client has none)."""
+    """The client with a default timeout on every request (the generated client has none).
+
+    A request that times out drops every idle pooled connection. urllib3 keeps idle connections
+    without an age limit and reuses one only checking that it was not closed, so after the path
+    to the API server went silent (a NAT or load balancer forgetting its state) each idle
+    connection would cost one full read timeout to discover, one request after another; up to
+    ``API_THREADS`` of them. The first timeout stands for all of them: reconnecting is cheap.
+    """
 
     def call_api(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("_request_timeout") is None:
             kwargs["_request_timeout"] = REQUEST_TIMEOUT
-        return super().call_api(*args, **kwargs)
+        try:
+            return super().call_api(*args, **kwargs)
+        except (urllib3.exceptions.TimeoutError, urllib3.exceptions.MaxRetryError) as exc:
+            if _went_silent(exc):
+                log.warning("API request timed out (%s): dropping idle pooled connections", exc)
+                self.rest_client.pool_manager.clear()
+            raise
+
+
+def _went_silent(exc: Exception) -> bool:
+    """A read or connect timeout, not a refused connection (urllib3 derives that from the
+    connect timeout, but a refusing server answered: the pool's connections say nothing)."""
+    cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    return isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(
+        cause, urllib3.exceptions.NewConnectionError
+    )
 
 
 MERGE_PATCH = "application/merge-patch+json"
