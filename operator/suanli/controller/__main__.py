@@ -79,11 +79,53 @@ def main(argv: list[str] | None = None) -> int:
         help="a name or IP the apiserver uses for the webhook (URL mode), added to the "
         "serving certificate; repeatable",
     )
+    hub = parser.add_argument_group("compute-network hub (docs/network.md)")
+    hub.add_argument(
+        "--hub",
+        action="store_true",
+        help="run as the hub of a compute network: dispatch TrainingJobs to the member "
+        "centres named by ComputeCentres instead of scheduling them here",
+    )
+    hub.add_argument("--hub-name", default="hub", help="label value marking this hub's copies")
+    hub.add_argument("--hub-interval", type=float, default=1.0, help="seconds between cycles")
+    hub.add_argument(
+        "--centre-lost-after",
+        type=float,
+        default=30.0,
+        help="seconds without an answer after which a centre is Unreachable and its jobs marked",
+    )
+    hub.add_argument(
+        "--redispatch-after",
+        type=float,
+        default=300.0,
+        help="seconds after a centre's last answer before its jobs may be dispatched "
+        "elsewhere, and then only when the centre is out of service or the copy is seen gone",
+    )
+    hub.add_argument(
+        "--dispatch-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a copy may stay queued in a member before it is withdrawn",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.hub:
+        from suanli.controller import hub as network_hub
+
+        return network_hub.main(
+            network_hub.HubSettings(
+                name=args.hub_name,
+                interval=args.hub_interval,
+                lost_after=args.centre_lost_after,
+                redispatch_after=args.redispatch_after,
+                dispatch_timeout=args.dispatch_timeout,
+            ),
+            args.bind_address,
+            args.health_port,
+        )
     metrics = Metrics(__version__)
     identity = f"{socket.gethostname()}-{os.getpid()}"
     memo = kopf.Memo(
