@@ -16,7 +16,7 @@ from tests.integration.conftest import Kubectl, private_cluster
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-CRDS = ("acceleratorclasses", "computequotas", "trainingjobs")
+CRDS = ("acceleratorclasses", "computequotas", "trainingjobs", "computecentres")
 
 
 @pytest.fixture
