@@ -140,6 +140,12 @@ def base_object(kind: str, name: str) -> dict[str, Any]:
     if kind == "AcceleratorClass":
         (document,) = (d for d in catalogue_documents() if d["metadata"]["name"] == "ascend-910a")
         return merged(document, {"metadata": {"name": name}})
+    if kind == "ComputeCentre":
+        spec = {
+            "region": "wuhan",
+            "kubeconfigSecretRef": {"name": "centre-wuhan", "namespace": "default"},
+        }
+        return {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": spec}
     if kind == "ComputeQuota":
         spec = {
             "namespaces": [name],
@@ -248,7 +254,8 @@ STATIC_CASES: dict[str, RuleCase] = {
 }
 VENDOR_RULE = "spec.vendor is immutable: create a new AcceleratorClass instead"
 FROZEN_RULE_START = "spec.replicas, spec.minReplicas and the class, devicesPerReplica and replicas"
-TRANSITION_RULES = {VENDOR_RULE, FROZEN_RULE_START}
+REGION_RULE = "spec.region is immutable: a centre that moves is a new ComputeCentre"
+TRANSITION_RULES = {VENDOR_RULE, FROZEN_RULE_START, REGION_RULE}
 
 
 def rule_key(message: str) -> str:
@@ -317,6 +324,16 @@ def test_accelerator_class_vendor_is_immutable_and_the_rest_is_not(
     code, output = apply_object(cluster, merged(base, {"spec": {"displayName": "renamed"}}))
     assert code == 0, output
     cluster.kubectl("delete", "acceleratorclass", "rule-vendor")
+
+
+def test_compute_centre_region_is_immutable_and_the_rest_is_not(cluster: LocalCluster) -> None:
+    base = base_object("ComputeCentre", "rule-region")
+    assert apply_object(cluster, base)[0] == 0
+    code, output = apply_object(cluster, merged(base, {"spec": {"region": "nanjing"}}))
+    assert code != 0 and "spec.region: " in output and REGION_RULE in output, output
+    code, output = apply_object(cluster, merged(base, {"spec": {"outOfService": True}}))
+    assert code == 0, output
+    cluster.kubectl("delete", "computecentre", "rule-region")
 
 
 def option_change(index: int, **fields: Any) -> dict[str, Any]:
