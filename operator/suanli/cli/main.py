@@ -26,7 +26,7 @@ from suanli.cli import explain as explaining
 from suanli.cli import views
 from suanli.cli.kube import CliError, Kube, Target
 from suanli.cli.plan import Plan, build_plan
-from suanli.cli.render import Output, console, dump, parse_output, print_view
+from suanli.cli.render import Output, console, dump, parse_output, print_view, print_views
 
 WOULD_WAIT = 3
 POLL_SECONDS = 1.0
@@ -251,6 +251,27 @@ def top(
         TopResource.TENANTS: views.top_tenants,
     }
     print_view(builders[resource](plan), out, f"No {resource.value} found.")
+
+
+@app.command()
+def centres(
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOption = None,
+) -> None:
+    """On a compute-network hub: each member centre (region, state, last contact, devices and
+    free devices per class, in devices and PFLOPS, price), then the hub jobs not dispatched yet
+    and why. Read from the hub's API only (what the hub last polled)."""
+    out = _output(output)
+    kube = _kube(kubeconfig, context, None, True)
+    members = kube.list_cluster("computecentres")
+    jobs = kube.list_cluster("trainingjobs")
+    now = time.time()
+    print_views(
+        [views.centres_view(members, now), views.hub_queue_view(jobs, now)],
+        out,
+        "No ComputeCentre found (centres are listed on a compute-network hub).",
+    )
 
 
 def _read_manifest(path: Path, namespace: str) -> dict[str, Any]:

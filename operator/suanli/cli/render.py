@@ -92,6 +92,23 @@ def dump(document: Any, output: Output) -> str:
     return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
 
 
+def print_views(views: Sequence[View], output: Output, empty: str) -> None:
+    """Several views as kubectl prints several kinds (``kubectl get a,b``): one table per view
+    that has rows, a blank line between them; one List of every row for json and yaml."""
+    if output in (Output.JSON, Output.YAML):
+        items = [{"kind": v.kind, **row} for v in views for row in v.rows]
+        sys.stdout.write(dump({"apiVersion": "v1", "kind": "List", "items": items}, output))
+        return
+    shown = [v for v in views if v.rows]
+    if not shown:
+        console(stderr=True).print(empty)
+        return
+    for index, view in enumerate(shown):
+        if index:
+            sys.stdout.write("\n")
+        print_view(view, output, empty)
+
+
 def print_view(view: View, output: Output, empty: str) -> None:
     """A view as a table (``empty`` goes to stderr when there are no rows, as kubectl does)."""
     if output in (Output.JSON, Output.YAML):

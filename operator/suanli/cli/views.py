@@ -1,4 +1,5 @@
-"""Rows for ``queue``, ``quota`` and ``top``, computed from a :class:`~suanli.cli.plan.Plan`.
+"""Rows for ``queue``, ``quota`` and ``top`` (computed from a :class:`~suanli.cli.plan.Plan`)
+and ``centres`` (read from a hub's ComputeCentres and hub jobs).
 
 Kept apart from rendering so that the numbers can be tested on a synthetic snapshot and the same
 rows serve the table, ``-o wide``, ``-o json`` and ``-o yaml``. Each view is a list of columns
@@ -15,6 +16,7 @@ from typing import Any
 from suanli.cli.explain import duration, free_groups
 from suanli.cli.plan import ADMITTED_PHASES, Plan, option_problems
 from suanli.controller.conditions import epoch_seconds
+from suanli.network.queue import hub_queue
 from suanli.scheduling.cycle import Admit, Wait
 from suanli.scheduling.model import WHOLE_DEVICE_MILLI, JobRequest
 from suanli.scheduling.quota import class_of, device_resource
@@ -346,3 +348,90 @@ def top_tenants(plan: Plan) -> View:
             }
         )
     return View("TenantUsage", TENANT_COLUMNS, rows)
+
+
+CENTRE_COLUMNS = (
+    Column("centre", "CENTRE"),
+    Column("region", "REGION"),
+    Column("state", "STATE"),
+    Column("lastContact", "LAST-CONTACT"),
+    Column("class", "CLASS"),
+    Column("devices", "DEVICES", numeric=True),
+    Column("free", "FREE", numeric=True),
+    Column("pflops", "PFLOPS", numeric=True),
+    Column("freePFLOPS", "FREE-PFLOPS", numeric=True),
+    Column("price", "PRICE", numeric=True),
+    Column("jobs", "JOBS", numeric=True),
+    Column("outOfService", "OUT-OF-SERVICE", wide_only=True),
+    Column("labels", "LABELS", wide_only=True),
+    Column("message", "MESSAGE", wide_only=True),
+)
+
+
+def centres_view(centres: list[dict[str, Any]], now: float | None = None) -> View:
+    """One row per member centre and accelerator class, as the hub last polled it (a centre
+    the hub has not reached yet has one row with no class). ``lastContact`` is how long ago."""
+    now = time.time() if now is None else now
+    rows = []
+    for centre in sorted(centres, key=lambda c: str(c["metadata"]["name"])):
+        spec, status = centre.get("spec") or {}, centre.get("status") or {}
+        contact = epoch_seconds(status.get("lastContact"))
+        labels = spec.get("labels") or {}
+        common: dict[str, Any] = {
+            "centre": centre["metadata"]["name"],
+            "region": spec.get("region"),
+            "state": status.get("state") or "Unknown",
+            "lastContact": f"{duration(max(now - contact, 0))} ago" if contact else "never",
+            "price": spec.get("pricePerPFLOPHour"),
+            "jobs": status.get("jobs") or 0,
+            "outOfService": bool(spec.get("outOfService")),
+            "labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+            "message": status.get("message"),
+        }
+        classes = status.get("classes") or []
+        if not classes:
+            rows.append(
+                common | {"class": None, "devices": 0, "free": 0, "pflops": 0.0, "freePFLOPS": 0.0}
+            )
+        for entry in classes:
+            rows.append(
+                common
+                | {
+                    "class": entry.get("acceleratorClass"),
+                    "devices": int(entry.get("devices") or 0),
+                    "free": int(entry.get("freeDevices") or 0),
+                    "pflops": round(float(entry.get("capacityPFLOPS") or 0), 3),
+                    "freePFLOPS": round(float(entry.get("freePFLOPS") or 0), 3),
+                }
+            )
+    return View("CentreCapacity", CENTRE_COLUMNS, rows)
+
+
+HUB_QUEUE_COLUMNS = (
+    Column("namespace", "NAMESPACE"),
+    Column("name", "NAME"),
+    Column("quota", "HUB-QUOTA"),
+    Column("options", "OPTIONS"),
+    Column("reason", "REASON"),
+    Column("age", "AGE"),
+    Column("message", "MESSAGE", wide_only=True),
+)
+
+
+def hub_queue_view(jobs: list[dict[str, Any]], now: float | None = None) -> View:
+    """Hub jobs not dispatched to a centre yet, oldest first, with the hub's recorded reason
+    (``Pending``: the hub has not handled the job yet)."""
+    now = time.time() if now is None else now
+    rows = [
+        {
+            "namespace": q.namespace,
+            "name": q.name,
+            "quota": q.quota,
+            "options": ", ".join(q.options) or "-",
+            "reason": q.reason or "Pending",
+            "age": age(epoch_seconds(q.created) or 0.0, now),
+            "message": q.message,
+        }
+        for q in hub_queue(jobs)
+    ]
+    return View("HubQueueEntry", HUB_QUEUE_COLUMNS, rows)

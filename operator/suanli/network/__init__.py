@@ -5,7 +5,8 @@ these types, asks the functions below what to do, and carries it out. See docs/n
 
 - :mod:`.dispatch`: the hub quota, which centres can take a job, and in which order;
 - :mod:`.health`: a centre's state, and what to do with a job's copy given what was seen;
-- :mod:`.metering`: the exact sum of the members' metering per tenant and class.
+- :mod:`.metering`: the exact sum of the members' metering per tenant and class;
+- :mod:`.queue`: the hub jobs not dispatched yet, with their reasons.
 """
 
 from .dispatch import (
@@ -27,6 +28,7 @@ from .health import (
     should_withdraw,
 )
 from .metering import MemberMetering, network_metering
+from .queue import QueuedJob, hub_queue, queue_lengths
 
 __all__ = [
     "Action",
@@ -36,13 +38,16 @@ __all__ = [
     "CopySeen",
     "JobOption",
     "MemberMetering",
+    "QueuedJob",
     "candidates",
     "centre_state",
     "charged_devices",
     "choose",
     "copy_action",
+    "hub_queue",
     "network_metering",
     "options_within_quota",
+    "queue_lengths",
     "should_withdraw",
     "why_not_dispatched",
 ]
