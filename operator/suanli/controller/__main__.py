@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             ),
             args.bind_address,
             args.health_port,
+            args.metrics_port,
+            __version__,
         )
     metrics = Metrics(__version__)
     identity = f"{socket.gethostname()}-{os.getpid()}"

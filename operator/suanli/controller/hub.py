@@ -26,10 +26,12 @@ from typing import Any, cast
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from prometheus_client import start_http_server
 
 from suanli.api import GROUP, VERSION
 from suanli.api.common import now as api_now
 from suanli.constants import JOB_NAME_LABEL
+from suanli.metrics.hub import HubCentreClass, HubCentreRow, HubMetrics, HubQueueRow
 from suanli.network import (
     Action,
     CentreState,
@@ -41,7 +43,9 @@ from suanli.network import (
     charged_devices,
     choose,
     copy_action,
+    hub_queue,
     network_metering,
+    queue_lengths,
     should_withdraw,
     why_not_dispatched,
 )
@@ -187,8 +191,15 @@ def poll_member(api: client.ApiClient, hub: str) -> Poll:
 
 
 class Hub:
-    def __init__(self, settings: HubSettings) -> None:
+    def __init__(self, settings: HubSettings, metrics: HubMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics if metrics is not None else HubMetrics("unknown")
+        self.metrics.attach_state(self)
+        # what the last cycle wrote, read by the metrics at scrape time (replaced whole)
+        self._centre_rows: tuple[HubCentreRow, ...] = ()
+        self._queue_rows: tuple[HubQueueRow, ...] = ()
+        # hub job uid -> (centre, time.monotonic() of the copy's creation): dispatch latency
+        self.created: dict[str, tuple[str, float]] = {}
         config.load_kube_config()  # type: ignore[no-untyped-call]
         self.api = client.ApiClient()
         self.custom = client.CustomObjectsApi(self.api)
@@ -198,6 +209,14 @@ class Hub:
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="suanli-hub")
         self.stop = threading.Event()
         self.healthy = threading.Event()
+
+    # --- metrics (HubStateSource) ------------------------------------------------------------
+
+    def centre_rows(self) -> tuple[HubCentreRow, ...]:
+        return self._centre_rows
+
+    def queue_rows(self) -> tuple[HubQueueRow, ...]:
+        return self._queue_rows
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -308,9 +327,18 @@ class Hub:
                     "hub job %s/%s", job["metadata"]["namespace"], job["metadata"]["name"]
                 )
         self._sweep(live_uids, current, states)
+        rows = []
         for centre in centres:
-            self._centre_status(centre, states, catalogue, current)
+            rows.append(self._centre_status(centre, states, catalogue, current))
         self._quota_status(quotas, serving, charged)
+        self.metrics.initialise(r.centre for r in rows)
+        self._centre_rows = tuple(rows)
+        self._queue_rows = tuple(
+            HubQueueRow(quota, reason, n)
+            for (quota, reason), n in queue_lengths(hub_queue(jobs)).items()
+        )
+        for uid in set(self.created) - live_uids:
+            del self.created[uid]
 
     def _serving(self, quotas: list[dict[str, Any]]) -> dict[str, str]:
         """namespace → hub quota: the oldest quota listing it."""
@@ -454,6 +482,8 @@ class Hub:
                 )
             elif action is Action.REDISPATCH:
                 current.pop(uid, None)
+                self.created.pop(uid, None)
+                self.metrics.count_redispatch(centre)
                 self._write_job(
                     job,
                     {
@@ -587,6 +617,8 @@ class Hub:
                 GROUP, VERSION, meta["namespace"], "trainingjobs", body, _request_timeout=TIMEOUT
             )
             log.info("dispatched %s/%s to %s", meta["namespace"], meta["name"], centre)
+            self.created[meta["uid"]] = (centre, time.monotonic())
+            self.metrics.count_dispatch(centre)
         except ApiException as exc:
             if exc.status == 409:
                 return  # a copy of that name exists: the next poll says whose it is
@@ -647,6 +679,8 @@ class Hub:
             if exc.status != 404:
                 raise
         self.tried.setdefault(job["metadata"]["uid"], set()).add(centre)
+        self.created.pop(job["metadata"]["uid"], None)
+        self.metrics.count_withdrawal(centre)
         log.info("withdrew %s/%s from %s (still queued)", meta["namespace"], meta["name"], centre)
         self._write_job(
             job,
@@ -673,7 +707,11 @@ class Hub:
         if changes["phase"] is None:
             changes.update(phase="Queued", reason=source.get("reason") or "Dispatched")
         changes["quota"] = quota
-        self._write_job(job, changes)
+        created = self.created.get(job["metadata"]["uid"])
+        if self._write_job(job, changes) and created and changes["phase"] != "Queued":
+            # first seen admitted (or past it): the copy's dispatch latency, as the hub sees it
+            del self.created[job["metadata"]["uid"]]
+            self.metrics.observe_dispatch_latency(created[0], time.monotonic() - created[1])
 
     def _delete_copy(self, member: Member, copy_obj: dict[str, Any]) -> None:
         meta = copy_obj["metadata"]
@@ -722,7 +760,7 @@ class Hub:
         states: dict[str, CentreState],
         catalogue: dict[str, float],
         current: dict[str, str],
-    ) -> None:
+    ) -> HubCentreRow:
         name = centre["metadata"]["name"]
         member = self.members.get(name)
         poll = member.last if member else None
@@ -775,14 +813,32 @@ class Hub:
                 }
             ]
         status["conditions"] = conditions
+        row = HubCentreRow(
+            centre=name,
+            region=str(centre["spec"].get("region", "")),
+            state=str(state),
+            last_contact=member.last_contact if member else None,
+            jobs=status["jobs"],
+            classes=tuple(
+                HubCentreClass(
+                    c["acceleratorClass"],
+                    c["devices"],
+                    c["freeDevices"],
+                    c["capacityPFLOPS"],
+                    c["freePFLOPS"],
+                )
+                for c in status.get("classes") or []
+            ),
+        )
         if all(old.get(k) == v for k, v in status.items()):
-            return
+            return row
         try:
             self.custom.patch_cluster_custom_object_status(
                 GROUP, VERSION, "computecentres", name, {"status": status}, _request_timeout=TIMEOUT
             )
         except ApiException as exc:
             log.warning("centre %s: status write refused: %s", name, exc.reason)
+        return row
 
     def _quota_status(
         self,
@@ -841,6 +897,7 @@ class Hub:
                 self.healthy.set()
             except Exception:
                 log.exception("hub cycle failed")
+            self.metrics.observe_cycle(time.monotonic() - t0)
             self.stop.wait(max(self.settings.interval - (time.monotonic() - t0), 0.05))
 
 
@@ -860,9 +917,13 @@ def serve_health(bind: str, port: int, hub: Hub) -> ThreadingHTTPServer:
     return server
 
 
-def main(settings: HubSettings, bind: str, health_port: int) -> int:
-    hub = Hub(settings)
+def main(
+    settings: HubSettings, bind: str, health_port: int, metrics_port: int, version: str
+) -> int:
+    metrics = HubMetrics(version)
+    hub = Hub(settings, metrics)
     serve_health(bind, health_port, hub)
+    start_http_server(metrics_port, addr=bind, registry=metrics.registry)
     log.info("suanli hub %s started", settings.name)
     with contextlib.suppress(KeyboardInterrupt):
         hub.run()

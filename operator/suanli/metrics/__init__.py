@@ -11,6 +11,14 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from suanli.metrics.collector import ClusterStateCollector
+from suanli.metrics.hub import (
+    HubCentreClass,
+    HubCentreRow,
+    HubMetrics,
+    HubQueueRow,
+    HubStateCollector,
+    HubStateSource,
+)
 from suanli.metrics.metering import MeteredUsage, folded_usage, meter
 from suanli.metrics.registry import Metrics
 from suanli.metrics.source import (
@@ -45,12 +53,32 @@ def exposed_series_names(registry: CollectorRegistry) -> frozenset[str]:
     return frozenset(names)
 
 
-def all_series_names() -> frozenset[str]:
-    """Every series name a fully wired, leading operator exposes (event and state metrics)."""
+def operator_series_names() -> frozenset[str]:
+    """Every series name a fully wired, leading member operator exposes (events and state)."""
     metrics = Metrics(version="catalogue")
     metrics.attach_state(_NoState())
     metrics.set_leader(True)
     return exposed_series_names(metrics.registry)
+
+
+def hub_series_names() -> frozenset[str]:
+    """Every series name the hub (``--hub``) exposes."""
+    metrics = HubMetrics(version="catalogue")
+    metrics.attach_state(_NoHubState())
+    return exposed_series_names(metrics.registry)
+
+
+def all_series_names() -> frozenset[str]:
+    """Every series name a suanli process can expose: member operator or hub."""
+    return operator_series_names() | hub_series_names()
+
+
+class _NoHubState:
+    def centre_rows(self) -> list[HubCentreRow]:
+        return []
+
+    def queue_rows(self) -> list[HubQueueRow]:
+        return []
 
 
 class _NoState:
@@ -75,6 +103,12 @@ __all__ = [
     "CapacityRow",
     "ClusterStateCollector",
     "ClusterStateSource",
+    "HubCentreClass",
+    "HubCentreRow",
+    "HubMetrics",
+    "HubQueueRow",
+    "HubStateCollector",
+    "HubStateSource",
     "JobPhaseCount",
     "MeteredUsage",
     "MeteringRow",
@@ -85,5 +119,7 @@ __all__ = [
     "all_series_names",
     "exposed_series_names",
     "folded_usage",
+    "hub_series_names",
     "meter",
+    "operator_series_names",
 ]

@@ -30,6 +30,7 @@ class AlertRule:
     severity: Severity
     summary: str
     description: str
+    scrape: str = "operator"  # whose metrics it reads: "operator" (a member centre) or "hub"
 
     def __post_init__(self) -> None:
         if not _ALERT_NAME.match(self.name):
@@ -152,6 +153,21 @@ ALERTS: tuple[AlertRule, ...] = (
         summary="{{ $labels.class }} nodes are NotReady or gone.",
         description="{{ $value }} {{ $labels.class }} ({{ $labels.vendor }}) nodes are NotReady "
         "or disappeared within the last hour; their accelerators are out of the pool.",
+    ),
+    AlertRule(
+        name="SuanliCentreUnreachable",
+        expr=(
+            "max by (centre, state) "
+            '(suanli_hub_centre_state{state=~"Unreachable|NoKubeconfig"}) == 1'
+        ),
+        for_="10m",
+        severity="warning",
+        summary="The hub cannot reach member centre {{ $labels.centre }} ({{ $labels.state }}).",
+        description="The compute-network hub has had no answer from centre "
+        "{{ $labels.centre }} for the centre-lost time plus 10 minutes (state "
+        "{{ $labels.state }}). Nothing new is dispatched there; its jobs are not moved unless "
+        "their copies are seen gone or the centre is set outOfService.",
+        scrape="hub",
     ),
 )
 

@@ -1,4 +1,4 @@
-"""The three Grafana dashboards of the centre, built with the Grafana Foundation SDK.
+"""The Grafana dashboards of the centre and of a compute-network hub (Grafana Foundation SDK).
 
 Why vendor-neutral: every panel groups by the ``vendor`` and ``class`` labels rather than
 per-vendor metrics, so Ascend NPUs and NVIDIA GPUs sit on the same axes in devices and in
@@ -60,6 +60,7 @@ class DashboardSpec:
     filename: str
     variables: Sequence[tuple[str, str, str]]  # (name, label, label_values query)
     rows: Sequence[tuple[str, Sequence[PanelSpec]]] = field(default_factory=tuple)
+    scrape: str = "operator"  # whose metrics: "operator" (a member centre) or "hub"
 
 
 # Selectors reused by panels; the variables are multi-valued with "All", hence =~.
@@ -597,7 +598,213 @@ SCHEDULER_HEALTH = DashboardSpec(
     ),
 )
 
-DASHBOARDS: tuple[DashboardSpec, ...] = (CENTRE_OVERVIEW, TENANTS, SCHEDULER_HEALTH)
+CEN = 'centre=~"$centre"'
+
+COMPUTE_NETWORK = DashboardSpec(
+    uid="suanli-compute-network",
+    title="suanli / Compute network",
+    description="The hub of a compute network (suanli-operator --hub): each member centre's "
+    "state, last contact and free capacity per class as last polled, the hub queue, dispatch "
+    "latency and re-dispatches.",
+    filename="compute-network.json",
+    variables=(("centre", "Centre", "label_values(suanli_hub_centre_up, centre)"),),
+    scrape="hub",
+    rows=(
+        (
+            "Centres",
+            (
+                PanelSpec(
+                    "Centres reachable",
+                    "Member centres whose last poll answered within the centre-lost time.",
+                    "none",
+                    (Query(f"sum(suanli_hub_centre_up{{{CEN}}})"),),
+                    kind="stat",
+                    span=6,
+                    height=4,
+                ),
+                PanelSpec(
+                    "Hub queue",
+                    "Hub jobs not dispatched to any centre yet.",
+                    "none",
+                    (Query("sum(suanli_hub_queue_jobs)"),),
+                    kind="stat",
+                    span=6,
+                    height=4,
+                ),
+                PanelSpec(
+                    "Free PFLOPS",
+                    "Normalised PFLOPS not held by suanli pods, in the selected centres.",
+                    "none",
+                    (Query(f"sum(suanli_hub_centre_free_pflops{{{CEN}}})"),),
+                    kind="stat",
+                    span=6,
+                    height=4,
+                ),
+                PanelSpec(
+                    "Re-dispatches in range",
+                    "Hub jobs moved to another centre in the selected time range.",
+                    "none",
+                    (Query(f"sum(increase(suanli_hub_redispatches_total{{{CEN}}}[$__range]))"),),
+                    kind="stat",
+                    span=6,
+                    height=4,
+                ),
+                PanelSpec(
+                    "State by centre",
+                    "The state the hub gives each centre (1 = current). Unreachable for 10 "
+                    "minutes is alerted.",
+                    "none",
+                    (
+                        Query(
+                            f"max by (centre, state) (suanli_hub_centre_state{{{CEN}}}) > 0",
+                            "{{centre}} {{state}}",
+                        ),
+                    ),
+                ),
+                PanelSpec(
+                    "Time since last contact",
+                    "Seconds since each centre last answered a poll.",
+                    "s",
+                    (
+                        Query(
+                            "time() - max by (centre) "
+                            f"(suanli_hub_centre_last_contact_timestamp_seconds{{{CEN}}})",
+                            "{{centre}}",
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        (
+            "Capacity",
+            (
+                PanelSpec(
+                    "Free devices by centre and class",
+                    "Devices not held by suanli pods, as last polled.",
+                    "none",
+                    (
+                        Query(
+                            f"sum by (centre, class) (suanli_hub_centre_free_devices{{{CEN}}})",
+                            "{{centre}} / {{class}}",
+                        ),
+                    ),
+                ),
+                PanelSpec(
+                    "Devices by centre and class",
+                    "All devices of each class in each centre, as last polled.",
+                    "none",
+                    (
+                        Query(
+                            f"sum by (centre, class) (suanli_hub_centre_devices{{{CEN}}})",
+                            "{{centre}} / {{class}}",
+                        ),
+                    ),
+                ),
+                PanelSpec(
+                    "PFLOPS by centre",
+                    "Total and free normalised PFLOPS per centre.",
+                    "none",
+                    (
+                        Query(
+                            f"sum by (centre) (suanli_hub_centre_pflops{{{CEN}}})",
+                            "{{centre}} total",
+                        ),
+                        Query(
+                            f"sum by (centre) (suanli_hub_centre_free_pflops{{{CEN}}})",
+                            "{{centre}} free",
+                        ),
+                    ),
+                ),
+                PanelSpec(
+                    "Hub jobs by centre",
+                    "Hub jobs whose current copy is in each centre.",
+                    "none",
+                    (
+                        Query(
+                            f"sum by (centre) (suanli_hub_centre_jobs{{{CEN}}})",
+                            "{{centre}}",
+                        ),
+                    ),
+                    stacked=True,
+                ),
+            ),
+        ),
+        (
+            "Dispatch",
+            (
+                PanelSpec(
+                    "Hub queue by reason",
+                    "Hub jobs waiting for a centre, by the reason the hub recorded.",
+                    "none",
+                    (Query("sum by (reason) (suanli_hub_queue_jobs)", "{{reason}}"),),
+                    span=8,
+                    stacked=True,
+                ),
+                PanelSpec(
+                    "Dispatch latency (p50, p90)",
+                    "From the hub creating a copy in a member to the hub seeing it admitted.",
+                    "s",
+                    (
+                        Query(
+                            "histogram_quantile(0.5, sum by (le) (rate("
+                            f"suanli_hub_dispatch_latency_seconds_bucket{{{CEN}}}[{RATE}])))",
+                            "p50",
+                        ),
+                        Query(
+                            "histogram_quantile(0.9, sum by (le) (rate("
+                            f"suanli_hub_dispatch_latency_seconds_bucket{{{CEN}}}[{RATE}])))",
+                            "p90",
+                        ),
+                    ),
+                    span=8,
+                ),
+                PanelSpec(
+                    "Dispatches, withdrawals, re-dispatches",
+                    "Per second, per centre: copies created, copies withdrawn after the "
+                    "dispatch timeout, jobs moved away from the centre.",
+                    "ops",
+                    (
+                        Query(
+                            f"sum by (centre) (rate(suanli_hub_dispatches_total{{{CEN}}}[{RATE}]))",
+                            "{{centre}} dispatched",
+                        ),
+                        Query(
+                            "sum by (centre) "
+                            f"(rate(suanli_hub_withdrawals_total{{{CEN}}}[{RATE}]))",
+                            "{{centre}} withdrawn",
+                        ),
+                        Query(
+                            "sum by (centre) "
+                            f"(rate(suanli_hub_redispatches_total{{{CEN}}}[{RATE}]))",
+                            "{{centre}} re-dispatched",
+                        ),
+                    ),
+                    span=8,
+                ),
+                PanelSpec(
+                    "Hub cycle duration (p99)",
+                    "One hub cycle: poll every centre, dispatch, mirror, write status.",
+                    "s",
+                    (
+                        Query(
+                            "histogram_quantile(0.99, sum by (le) "
+                            f"(rate(suanli_hub_cycle_duration_seconds_bucket[{RATE}])))",
+                            "p99",
+                        ),
+                    ),
+                    span=24,
+                ),
+            ),
+        ),
+    ),
+)
+
+DASHBOARDS: tuple[DashboardSpec, ...] = (
+    CENTRE_OVERVIEW,
+    TENANTS,
+    SCHEDULER_HEALTH,
+    COMPUTE_NETWORK,
+)
 
 
 def _panel(spec: PanelSpec, panel_id: int) -> StatPanel | TimeseriesPanel:

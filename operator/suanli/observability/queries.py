@@ -27,6 +27,7 @@ class QueryUse:
     used_in: str
     source: str
     expression: str
+    scrape: str = "operator"  # whose /metrics it reads: a member "operator" or the "hub"
 
 
 def all_expressions(rate_interval: str = "1m", range_: str = "1h") -> list[QueryUse]:
@@ -56,6 +57,7 @@ def all_expressions(rate_interval: str = "1m", range_: str = "1h") -> list[Query
                     f"{where} variable {variable['name']}",
                     selector,
                     substitute_grafana_variables(selector, values),
+                    spec.scrape,
                 )
             )
         for panel in _panels(dashboard):
@@ -67,10 +69,11 @@ def all_expressions(rate_interval: str = "1m", range_: str = "1h") -> list[Query
                         f"{where} panel {panel['title']!r} target {target.get('refId', '?')}",
                         expr,
                         substitute_grafana_variables(expr, values),
+                        spec.scrape,
                     )
                 )
     for alert in ALERTS:
-        uses.append(QueryUse("alert", f"alert {alert.name}", alert.expr, alert.expr))
+        uses.append(QueryUse("alert", f"alert {alert.name}", alert.expr, alert.expr, alert.scrape))
     return uses
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from suanli.metrics import Metrics, all_series_names, exposed_series_names
+from suanli.metrics import Metrics, all_series_names, exposed_series_names, operator_series_names
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float:
@@ -126,7 +126,7 @@ def test_exposed_names_cover_every_sample_actually_exposed() -> None:
         if not sample.name.endswith("_created")
     }
     assert exposed <= exposed_series_names(metrics.registry)
-    assert exposed_series_names(metrics.registry) == all_series_names()
+    assert exposed_series_names(metrics.registry) == operator_series_names()
 
 
 def test_only_bounded_labels_are_used() -> None:

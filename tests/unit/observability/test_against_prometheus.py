@@ -1,7 +1,8 @@
 """Every dashboard and alert expression returns data from a real Prometheus scraping real metrics.
 
 A ``Metrics`` registry over a fake ``ClusterStateSource`` is served with prometheus_client's HTTP
-server and scraped every second by Debian's Prometheus 2.42. The source is set up so that every
+server and scraped every second by Debian's Prometheus 2.42, next to a hub's ``HubMetrics``
+over a fake network (the compute-network dashboard and alert). The source is set up so that every
 alert condition holds, so alert expressions must return series too (proving their label matching
 fits what is exposed). Then the "operator" restarts (a new registry on the same port, same
 records) and the metering counters must not reset; then it loses leadership and the
@@ -19,9 +20,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import start_http_server
 
-from suanli.metrics import MeteringRow, Metrics, QueueRow, RunningAllocation
+from suanli.metrics import HubMetrics, MeteringRow, Metrics, QueueRow, RunningAllocation
 from suanli.observability.queries import all_expressions
 from tests.unit.metrics.fakes import FakeSource, busy_source, capacity_row
+from tests.unit.metrics.test_hub import network
 from tests.unit.observability.prometheus_harness import Prometheus, free_port
 
 
@@ -73,14 +75,43 @@ class Operator:
         self.server.server_close()
 
 
+class Hub:
+    """A compute-network hub's metrics: one centre lost (the alert's condition), dispatches."""
+
+    def __init__(self, port: int) -> None:
+        self.metrics = HubMetrics(version="0.0.0-test")
+        self.metrics.attach_state(network())
+        self.server, _ = start_http_server(port, addr="127.0.0.1", registry=self.metrics.registry)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._work, daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        while not self.stopping.wait(0.05):
+            for centre in ("wuhan", "nanjing"):
+                self.metrics.count_dispatch(centre)
+                self.metrics.count_withdrawal(centre)
+                self.metrics.count_redispatch(centre)
+                self.metrics.observe_dispatch_latency(centre, 1.3)
+            self.metrics.observe_cycle(0.2)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @pytest.fixture
 def centre(tmp_path: Path) -> Iterator[tuple[FakeSource, int, Prometheus]]:
     source = on_fire_source()
-    port = free_port()
-    prometheus = Prometheus(tmp_path, [f"127.0.0.1:{port}"])
+    port, hub_port = free_port(), free_port()
+    prometheus = Prometheus(tmp_path, [f"127.0.0.1:{port}", f"127.0.0.1:{hub_port}"])
+    hub = Hub(hub_port)
     try:
         yield source, port, prometheus
     finally:
+        hub.stop()
         prometheus.stop()
 
 
@@ -110,6 +141,11 @@ def test_expressions_gauges_and_restart_against_real_prometheus(
         # Every alert's condition holds, with the labels the runbooks talk about.
         lost = prometheus.query(next(u.expression for u in uses if "NodesLost" in u.used_in))
         assert {"class": "ascend-910", "vendor": "huawei"} in [s["metric"] for s in lost]
+        lost = prometheus.query(
+            next(u.expression for u in uses if "CentreUnreachable" in u.used_in)
+        )
+        # nanjing lost, xian without a usable kubeconfig; wuhan answers
+        assert sorted(s["metric"]["centre"] for s in lost) == ["nanjing", "xian"]
         fragmented = prometheus.query(
             next(u.expression for u in uses if "FragmentationHigh" in u.used_in)
         )

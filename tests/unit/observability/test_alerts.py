@@ -31,6 +31,7 @@ def test_the_issue_asks_for_these_alerts() -> None:
         "SuanliSchedulingCycleSlow",
         "SuanliKubernetesAPIErrors",
         "SuanliNodesLost",
+        "SuanliCentreUnreachable",
     }
     assert len(set(ALERT_NAMES)) == len(ALERT_NAMES)
 

@@ -4,8 +4,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from suanli.metrics import Metrics
+from suanli.metrics import HubMetrics, Metrics
 from suanli.metrics.collector import ClusterStateCollector
+from suanli.metrics.hub import HubStateCollector
 from tests.unit.metrics.fakes import FakeSource
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -16,6 +17,8 @@ def test_every_metric_is_documented() -> None:
     metrics = Metrics(version="docs", registry=CollectorRegistry())
     families = [family for family in metrics.registry.collect()]
     families += list(ClusterStateCollector(FakeSource()).describe())
+    families += [f for f in HubMetrics("docs").registry.collect() if f.name != "suanli_build"]
+    families += list(HubStateCollector(FakeSource()).describe())  # type: ignore[arg-type]
     missing = []
     for family in families:
         exposed = {

@@ -34,7 +34,7 @@ def test_generation_is_deterministic_and_stays_in_its_directories() -> None:
     assert all(path.startswith(OWNED) for path in FILES)
 
 
-def test_three_dashboards_with_unique_uids_and_panel_ids() -> None:
+def test_four_dashboards_with_unique_uids_and_panel_ids() -> None:
     uids = set()
     for spec in DASHBOARDS:
         dashboard = json.loads(FILES[f"deploy/monitoring/dashboards/{spec.filename}"])
@@ -52,7 +52,12 @@ def test_three_dashboards_with_unique_uids_and_panel_ids() -> None:
             ref_ids = [target["refId"] for target in panel["targets"]]
             assert ref_ids and len(ref_ids) == len(set(ref_ids)), panel["title"]
             assert panel["gridPos"]["w"] <= 24
-    assert uids == {"suanli-centre-overview", "suanli-tenants", "suanli-scheduler-health"}
+    assert uids == {
+        "suanli-centre-overview",
+        "suanli-tenants",
+        "suanli-scheduler-health",
+        "suanli-compute-network",
+    }
 
 
 def test_rules_file_and_prometheus_rule_carry_the_same_groups() -> None:

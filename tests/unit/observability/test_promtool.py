@@ -35,7 +35,7 @@ def test_promtool_checks_and_unit_tests_the_rules() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
     assert "SUCCESS" in result.stdout.split("promtool test rules")[-1]
 
 

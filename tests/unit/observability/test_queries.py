@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from suanli.metrics import all_series_names
+from suanli.metrics import all_series_names, hub_series_names, operator_series_names
 from suanli.observability.alerts import ALERTS
 from suanli.observability.dashboards import DASHBOARDS, build
 from suanli.observability.promql import metric_names, substitute_grafana_variables
@@ -30,8 +30,20 @@ def test_every_panel_target_variable_and_alert_is_listed() -> None:
         variables += sum(1 for v in dashboard["templating"]["list"] if v["type"] == "query")
     kinds = [use.kind for use in USES]
     assert kinds.count("panel") == targets > 30
-    assert kinds.count("variable") == variables == 4
-    assert kinds.count("alert") == len(ALERTS) == 7
+    assert kinds.count("variable") == variables == 5
+    assert kinds.count("alert") == len(ALERTS) == 8
+
+
+def test_hub_expressions_read_only_hub_metrics_and_member_ones_none() -> None:
+    hub = hub_series_names()
+    scrapes = {use.scrape for use in USES}
+    assert scrapes == {"operator", "hub"}
+    for use in USES:
+        names = metric_names(use.source)
+        if use.scrape == "hub":
+            assert names <= hub, use.used_in
+        else:
+            assert not names & (hub - operator_series_names()), use.used_in
 
 
 def test_expressions_are_ready_for_prometheus() -> None:
