@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import hashlib
 import logging
 import threading
 import time
@@ -67,7 +68,9 @@ MIRRORED = (
     "finishedAt",
     "restartCount",
     "attempt",
+    "conditions",
 )
+EVENT_PREFIX = "suanli-hub"
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,19 @@ class HubSettings:
     lost_after: float = 30.0
     redispatch_after: float = 300.0
     dispatch_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class MemberEvent:
+    """An Event a member posted on a copy (the member operator's Admitted, Warning, …)."""
+
+    uid: str
+    type: str
+    reason: str
+    message: str
+    count: int
+    first: str | None
+    last: str | None
 
 
 @dataclass
@@ -90,6 +106,7 @@ class Poll:
     copies: dict[str, dict[str, Any]]  # hub job uid -> the copy
     pods: set[tuple[str, str]]  # (namespace, job name) with a pod
     serving: dict[str, str]  # namespace -> the member quota serving it
+    events: dict[str, list[MemberEvent]]  # copy uid -> its Events
 
 
 @dataclass
@@ -187,7 +204,32 @@ def poll_member(api: client.ApiClient, hub: str) -> Poll:
         if pod.metadata is not None:
             labels = pod.metadata.labels or {}
             pods.add((str(pod.metadata.namespace), labels.get(JOB_NAME_LABEL, "")))
-    return Poll(started, classes, room, metering, copies, pods, serving)
+    copy_uids = {c["metadata"]["uid"] for c in copies.values()}
+    events: dict[str, list[MemberEvent]] = {}
+    for event in core.list_event_for_all_namespaces(
+        field_selector="involvedObject.kind=TrainingJob", _request_timeout=TIMEOUT
+    ).items:
+        target = event.involved_object.uid if event.involved_object else None
+        if target not in copy_uids or event.metadata is None:
+            continue
+        events.setdefault(str(target), []).append(
+            MemberEvent(
+                uid=str(event.metadata.uid),
+                type=str(event.type or "Normal"),
+                reason=str(event.reason or ""),
+                message=str(event.message or ""),
+                count=int(event.count or 1),
+                first=_stamp(event.first_timestamp or event.event_time),
+                last=_stamp(event.last_timestamp or event.event_time),
+            )
+        )
+    return Poll(started, classes, room, metering, copies, pods, serving, events)
+
+
+def _stamp(value: object) -> str | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None
 
 
 class Hub:
@@ -200,6 +242,8 @@ class Hub:
         self._queue_rows: tuple[HubQueueRow, ...] = ()
         # hub job uid -> (centre, time.monotonic() of the copy's creation): dispatch latency
         self.created: dict[str, tuple[str, float]] = {}
+        # hub job uid -> (centre, member event uid, count) already posted on the hub job
+        self.mirrored: dict[str, set[tuple[str, str, int]]] = {}
         config.load_kube_config()  # type: ignore[no-untyped-call]
         self.api = client.ApiClient()
         self.custom = client.CustomObjectsApi(self.api)
@@ -327,6 +371,12 @@ class Hub:
                     "hub job %s/%s", job["metadata"]["namespace"], job["metadata"]["name"]
                 )
         self._sweep(live_uids, current, states)
+        for job in jobs:
+            where = current.get(job["metadata"]["uid"])
+            if where:
+                self._mirror_events(job, where)
+        for uid in set(self.mirrored) - live_uids:
+            del self.mirrored[uid]
         rows = []
         for centre in centres:
             rows.append(self._centre_status(centre, states, catalogue, current))
@@ -495,6 +545,7 @@ class Hub:
                         "dispatchedAt": None,
                         "chosenOption": None,
                         "placement": None,
+                        "conditions": None,
                     },
                 )
             return
@@ -692,6 +743,7 @@ class Hub:
                 "centre": None,
                 "dispatchedAt": None,
                 "chosenOption": None,
+                "conditions": None,
             },
         )
 
@@ -712,6 +764,54 @@ class Hub:
             # first seen admitted (or past it): the copy's dispatch latency, as the hub sees it
             del self.created[job["metadata"]["uid"]]
             self.metrics.observe_dispatch_latency(created[0], time.monotonic() - created[1])
+
+    def _mirror_events(self, job: dict[str, Any], centre: str) -> None:
+        """Post the copy's Events on the hub job, once each (a deterministic name: a second
+        post, after a hub restart, is refused with 409), the message prefixed with the
+        centre; an Event whose count grew is posted again with its new count."""
+        member = self.members.get(centre)
+        poll = member.last if member else None
+        meta = job["metadata"]
+        copy_obj = poll.copies.get(meta["uid"]) if poll else None
+        if poll is None or copy_obj is None:
+            return
+        done = self.mirrored.setdefault(meta["uid"], set())
+        for event in poll.events.get(copy_obj["metadata"]["uid"], []):
+            key = (centre, event.uid, event.count)
+            if key in done:
+                continue
+            digest = hashlib.sha256(f"{centre}/{event.uid}/{event.count}".encode()).hexdigest()
+            body: Any = {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {
+                    "name": f"{meta['name'][:200]}.{EVENT_PREFIX}.{digest[:16]}",
+                    "namespace": meta["namespace"],
+                },
+                "involvedObject": {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "TrainingJob",
+                    "name": meta["name"],
+                    "namespace": meta["namespace"],
+                    "uid": meta["uid"],
+                },
+                "type": event.type,
+                "reason": event.reason,
+                "message": f"{centre}: {event.message}"[:1024],
+                "count": event.count,
+                "firstTimestamp": event.first,
+                "lastTimestamp": event.last,
+                "source": {"component": "suanli-hub"},
+                "reportingComponent": "suanli.io/hub",
+                "reportingInstance": self.settings.name,
+            }
+            try:
+                self.core.create_namespaced_event(meta["namespace"], body, _request_timeout=TIMEOUT)
+            except ApiException as exc:
+                if exc.status != 409:
+                    log.debug("event %s on %s not mirrored: %s", event.reason, meta["name"], exc)
+                    continue
+            done.add(key)
 
     def _delete_copy(self, member: Member, copy_obj: dict[str, Any]) -> None:
         meta = copy_obj["metadata"]
