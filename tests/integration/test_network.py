@@ -9,18 +9,26 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from suanli.localcluster import LocalCluster
 from suanli.localcluster.cli import start_operator
 from suanli.localcluster.fakenodes import MODELS, node_manifest
+from suanli.observability.promql import metric_names
+from suanli.observability.queries import all_expressions
 
 from .conftest import OPERATOR_ARGS, Kubectl, job_manifest, option, private_cluster, wait_for
 
@@ -38,7 +46,7 @@ HUB_ARGS = (
     "--hub-interval=0.5",
     "--centre-lost-after=5",
     "--redispatch-after=10",
-    "--dispatch-timeout=20",
+    "--dispatch-timeout=15",
 )
 LATENCIES: list[float] = []
 
@@ -85,10 +93,39 @@ class Network:
         self.hub_cluster = hub
         self.members = {name: Kubectl(c) for name, c in members.items()}
         self.clusters = members
+        self.hub_ports: dict[str, int] = {}
 
     def hub_job(self, name: str) -> dict[str, Any]:
         status: dict[str, Any] = self.hub.get("trainingjob", name, "-n", NS).get("status") or {}
         return status
+
+    def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """The hub's /metrics: sample name -> [(labels, value)]."""
+        url = f"http://127.0.0.1:{self.hub_ports['metrics']}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        found: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                found.setdefault(sample.name, []).append((sample.labels, sample.value))
+        return found
+
+    def cli(self, *args: str) -> Any:
+        """``kubectl suanli ARGS -o json`` against the hub's API server."""
+        result = subprocess.run(
+            [sys.executable, "-m", "suanli.cli", *args, "-o", "json"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "KUBECONFIG": str(self.hub_cluster.kubeconfig)},
+        )
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return json.loads(result.stdout)
+
+    def hub_events(self, name: str) -> list[dict[str, Any]]:
+        items = self.hub.get("events", "-n", NS, "--field-selector", f"involvedObject.name={name}")
+        return list(items["items"])
 
     def member_jobs(self, centre: str) -> list[str]:
         items = self.members[centre].get("trainingjobs", "-n", NS)["items"]
@@ -136,9 +173,10 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
                     },
                 },
             )
-        start_operator(hub, HUB_ARGS, name="hub-operator")
+        hub_ports = start_operator(hub, HUB_ARGS, name="hub-operator")
         stack.callback(hub.stop_process, "hub-operator")
         net = Network(hub, members)
+        net.hub_ports = hub_ports
 
         def all_reachable() -> bool:
             centres = net.hub.get("computecentres")["items"]
@@ -201,6 +239,46 @@ def test_an_ascend_only_job_goes_to_an_ascend_centre(network: Network) -> None:
     assert "CENTRE" in table and "wuhan" in table
 
 
+def test_the_copys_conditions_and_events_are_mirrored(network: Network) -> None:
+    started = time.monotonic()
+
+    def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
+        return {c["type"]: (c["status"], c["reason"]) for c in status.get("conditions") or []}
+
+    copy = network.members["wuhan"].get("trainingjob", "ascend-one", "-n", NS)["status"]
+    assert conditions(copy)["Running"][0] == "True"
+    wait_for(
+        "the copy's conditions on the hub job",
+        lambda: (
+            conditions(network.hub_job("ascend-one"))
+            == conditions(
+                network.members["wuhan"].get("trainingjob", "ascend-one", "-n", NS)["status"]
+            )
+        ),
+        timeout=15,
+    )
+    member_reasons = {
+        e["reason"]
+        for e in network.members["wuhan"].get(
+            "events", "-n", NS, "--field-selector", "involvedObject.name=ascend-one"
+        )["items"]
+    }
+    assert "Admitted" in member_reasons
+
+    def mirrored() -> list[dict[str, Any]]:
+        return [e for e in network.hub_events("ascend-one") if e["reason"] in member_reasons]
+
+    events = wait_for("the copy's Events on the hub job", mirrored, timeout=15)
+    hub_uid = network.hub.get("trainingjob", "ascend-one", "-n", NS)["metadata"]["uid"]
+    admitted = next(e for e in events if e["reason"] == "Admitted")
+    assert admitted["message"].startswith("wuhan: ")
+    assert admitted["involvedObject"]["uid"] == hub_uid
+    assert admitted["source"]["component"] == "suanli-hub"
+    time.sleep(1.5)  # three more hub cycles: each Event is posted once
+    assert len(mirrored()) == len(events)
+    print(f"conditions and events mirrored: checked in {time.monotonic() - started:.2f} s")
+
+
 def test_an_nvidia_job_goes_to_the_cheapest_centre_with_h100(network: Network) -> None:
     created = submit(network, "h100-one", "nvidia-h100", 8)
     assert wait_admitted(network, "h100-one", created)["centre"] == "guangzhou"
@@ -211,6 +289,40 @@ def test_a_job_falls_back_when_the_first_centre_is_full(network: Network) -> Non
     status = wait_admitted(network, "ascend-two", created)
     assert status["centre"] == "nanjing"  # wuhan's 8 chips are taken
     assert network.member_jobs("wuhan") == ["ascend-one"]
+
+
+def test_the_hub_serves_metrics_of_the_network(network: Network) -> None:
+    started = time.monotonic()
+
+    def value(samples: list[tuple[dict[str, str], float]], **labels: str) -> float:
+        [found] = [v for k, v in samples if all(k.get(n) == x for n, x in labels.items())]
+        return found
+
+    def settled() -> dict[str, list[tuple[dict[str, str], float]]] | None:
+        found = network.metrics()
+        free = found.get("suanli_hub_centre_free_devices", [])
+        ok = value(free, centre="wuhan", **{"class": "ascend-910b"}) == 0
+        return found if ok else None
+
+    found = wait_for("the hub's metrics to show wuhan full", settled, timeout=15)
+    up = found["suanli_hub_centre_up"]
+    assert {(k["centre"], k["region"], v) for k, v in up} == {(name, name, 1.0) for name in MEMBERS}
+    free = found["suanli_hub_centre_free_devices"]
+    assert value(free, centre="guangzhou", **{"class": "nvidia-h100"}) == 0
+    assert value(free, centre="nanjing", **{"class": "nvidia-h100"}) == 8
+    assert (
+        value(found["suanli_hub_centre_devices"], centre="wuhan", **{"class": "ascend-910b"}) == 8
+    )
+    assert (
+        value(found["suanli_hub_centre_free_pflops"], centre="nanjing", **{"class": "nvidia-h100"})
+        > 0
+    )
+    dispatched = {k["centre"]: v for k, v in found["suanli_hub_dispatches_total"]}
+    assert dispatched == {"guangzhou": 1.0, "wuhan": 1.0, "nanjing": 1.0}
+    latency = {k["centre"]: v for k, v in found["suanli_hub_dispatch_latency_seconds_count"]}
+    assert latency == dispatched
+    assert sum(v for _, v in found.get("suanli_hub_queue_jobs", [])) == 0
+    print(f"hub /metrics checked in {time.monotonic() - started:.2f} s")
 
 
 def test_the_hub_quota_is_enforced_at_the_hub(network: Network) -> None:
@@ -224,6 +336,38 @@ def test_the_hub_quota_is_enforced_at_the_hub(network: Network) -> None:
     assert status.get("centre") is None
     for centre in MEMBERS:
         assert "ascend-three" not in network.member_jobs(centre)
+    started = time.monotonic()
+    items = network.cli("centres")["items"]
+    rows = {(i["centre"], i["class"]): i for i in items if i["kind"] == "CentreCapacity"}
+    assert set(rows) == {
+        ("guangzhou", "nvidia-h100"),
+        ("wuhan", "ascend-910b"),
+        ("nanjing", "ascend-910b"),
+        ("nanjing", "nvidia-h100"),
+    }
+    wuhan = rows[("wuhan", "ascend-910b")]
+    assert (wuhan["region"], wuhan["state"], wuhan["devices"], wuhan["free"]) == (
+        "wuhan",
+        "Reachable",
+        8,
+        0,
+    )
+    assert wuhan["price"] == 2.0 and wuhan["pflops"] > 0 and wuhan["lastContact"].endswith(" ago")
+    assert rows[("nanjing", "nvidia-h100")]["free"] == 8
+    assert rows[("nanjing", "nvidia-h100")]["freePFLOPS"] > 0
+    queue = [i for i in items if i["kind"] == "HubQueueEntry"]
+    assert [(q["name"], q["reason"], q["quota"]) for q in queue] == [
+        ("ascend-three", "QuotaExceeded", NS)
+    ]
+    assert "hub quota team-a has 0 of 16 free" in queue[0]["message"]
+    found = network.metrics()
+    assert ({"quota": NS, "reason": "QuotaExceeded"}, 1.0) in found["suanli_hub_queue_jobs"]
+    # every series the Compute network dashboard and the hub alert read is served
+    for use in all_expressions():
+        if use.scrape == "hub":
+            for name in metric_names(use.source):
+                assert name in found, f"{use.used_in}: {name} not on the hub's /metrics"
+    print(f"kubectl suanli centres on the hub: {time.monotonic() - started:.2f} s")
     network.hub.run("delete", "trainingjob", "ascend-three", "-n", NS)
 
 
@@ -270,6 +414,51 @@ def test_hub_metering_is_the_sum_of_the_members(network: Network) -> None:
     members, hub = wait_for("hub metering equal to the members' sum", equal, timeout=30)
     print(f"metering: members {members}, hub {hub}")
     assert all(float(d).is_integer() for d, _ in hub.values())
+
+
+def test_a_copy_left_queued_is_withdrawn_and_dispatched_to_the_next_centre(
+    network: Network,
+) -> None:
+    started = time.monotonic()
+    network.hub.run("delete", "trainingjob", "h100-one", "-n", NS)
+
+    def guangzhou_free() -> bool:
+        status = network.hub.get("computecentre", "guangzhou").get("status") or {}
+        return any(c["freeDevices"] == 8 for c in status.get("classes") or [])
+
+    wait_for("guangzhou's H100 free again at the hub", guangzhou_free, timeout=60)
+    # guangzhou answers polls, but its operator does not run: nothing admits the copy there
+    network.clusters["guangzhou"].stop_process("operator")
+    created = submit(network, "h100-two", "nvidia-h100", 8)
+    wait_for(
+        "h100-two dispatched to guangzhou (the cheapest with H100 free)",
+        lambda: network.hub_job("h100-two").get("centre") == "guangzhou",
+        timeout=30,
+    )
+    assert network.member_jobs("guangzhou") == ["h100-two"]
+    moved = wait_for(
+        "h100-two withdrawn from guangzhou and admitted in nanjing",
+        lambda: (
+            (s := network.hub_job("h100-two")).get("centre") == "nanjing"
+            and s.get("phase") in ("Admitted", "Running")
+            and s
+        ),
+        timeout=60,
+    )
+    waited = time.monotonic() - created
+    assert waited >= 15  # not before --dispatch-timeout
+    assert moved["chosenOption"]["acceleratorClass"] == "nvidia-h100"
+    assert network.member_jobs("guangzhou") == []
+    assert network.member_jobs("nanjing") == ["ascend-two", "h100-two"]
+    withdrawn = {k["centre"]: v for k, v in network.metrics()["suanli_hub_withdrawals_total"]}
+    assert withdrawn["guangzhou"] == 1 and withdrawn["nanjing"] == 0
+    print(
+        f"h100-two: withdrawn from guangzhou, admitted in nanjing {waited:.2f} s after submission"
+    )
+    start_operator(network.clusters["guangzhou"], OPERATOR_ARGS, as_service_account=True)
+    network.hub.run("delete", "trainingjob", "h100-two", "-n", NS)
+    wait_for("h100-two's copy gone", lambda: network.member_jobs("nanjing") == ["ascend-two"])
+    print(f"withdrawal test: {time.monotonic() - started:.2f} s")
 
 
 def test_a_centre_going_away_mid_run(network: Network) -> None:
