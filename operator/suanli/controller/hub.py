@@ -760,8 +760,9 @@ class Hub:
             changes.update(phase="Queued", reason=source.get("reason") or "Dispatched")
         changes["quota"] = quota
         created = self.created.get(job["metadata"]["uid"])
-        if self._write_job(job, changes) and created and changes["phase"] != "Queued":
-            # first seen admitted (or past it): the copy's dispatch latency, as the hub sees it
+        if self._write_job(job, changes) and created and changes.get("admittedAt"):
+            # first seen admitted (or past it): the copy's dispatch latency, as the hub sees it;
+            # a copy that fails without admission is not observed
             del self.created[job["metadata"]["uid"]]
             self.metrics.observe_dispatch_latency(created[0], time.monotonic() - created[1])
 
