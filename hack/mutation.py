@@ -47,6 +47,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (
             "tests/unit/controller/test_validate.py",
             "tests/unit/controller/test_validate_details.py",
+            "tests/unit/controller/test_validate_boundaries.py",
         ),
     ),
 }
@@ -101,10 +102,18 @@ def prepare(work: Path, paths: tuple[str, ...], tests: tuple[str, ...]) -> None:
     )
 
 
-def mutmut(work: Path, args: list[str], jobs: int) -> int:
+def mutmut(work: Path, args: list[str], jobs: int, quiet: bool = False) -> str:
+    """Run mutmut; returns the end of its output when ``quiet`` (its progress spinner would
+    fill a CI log), shown only if the run produced no results."""
     env = dict(os.environ, PYTHONHASHSEED="0")
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *args]
-    return subprocess.run(command, cwd=work, env=env, check=False).returncode
+    if not quiet:
+        subprocess.run(command, cwd=work, env=env, check=False)
+        return ""
+    done = subprocess.run(
+        command, cwd=work, env=env, check=False, capture_output=True, text=True, errors="replace"
+    )
+    return "\n".join((done.stdout + done.stderr).replace("\r", "\n").splitlines()[-40:])
 
 
 def results(work: Path) -> dict[str, int | None]:
@@ -128,6 +137,9 @@ def main() -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="keep a package's generated mutants and test map"
     )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no mutmut progress output (shown only on errors)"
+    )
     args = parser.parse_args()
     table: dict[str, Counter[str]] = {}
     survivors: list[tuple[Path, str, str]] = []
@@ -136,16 +148,19 @@ def main() -> int:
             continue
         work = args.work / package
         reuse = args.reuse and (work / "mutants" / "mutmut-stats.json").exists()
+        output = ""
         if not (args.report or reuse):
             prepare(work, paths, tests)
             # First pass: generate the mutants and map each function to the tests that call
             # it. A name that matches nothing stops mutmut right after that, running no mutant.
-            mutmut(work, ["suanli.no_such_module.x_none__mutmut_1"], args.jobs)
+            output = mutmut(work, ["suanli.no_such_module.x_none__mutmut_1"], args.jobs, args.quiet)
         every = sorted(results(work)) if work.exists() else []
         if not every:
             if args.report:
                 continue
             print(f"mutation: mutmut generated no mutants for {package}", file=sys.stderr)
+            if output:
+                print(output, file=sys.stderr)
             return 1
         chosen = every
         if args.sample < 1.0:
@@ -156,7 +171,7 @@ def main() -> int:
             flush=True,
         )
         if not args.report:
-            mutmut(work, chosen, args.jobs)
+            mutmut(work, chosen, args.jobs, args.quiet)
         outcome = results(work)
         counts: Counter[str] = Counter()
         for name in chosen:

@@ -454,12 +454,14 @@ ROWS = (
         job(restart_count=3),
         (pod(0, "Failed"), pod(1)),
         failed(Reason.RESTART_LIMIT_EXCEEDED, Reason.POD_FAILED),
+        says=("failed; restartLimit 3 reached (3 restarts): failed",),
     ),
     Row(
         "restartLimit 0: the first failure fails the job",
         job(restart_limit=0),
         (pod(0, "Failed"), pod(1)),
         failed(Reason.RESTART_LIMIT_EXCEEDED, Reason.POD_FAILED),
+        says=("failed; restartLimit 0 reached (0 restarts): failed",),
     ),
     Row(
         "a pod failed with restartPolicy Never: Failed",

@@ -106,3 +106,18 @@ def test_per_class_policy_and_explicit_mix(impl: ModuleType) -> None:
     state.release_gang("s")
     packed = state.place(Gang("f", 1, (GangOption("nvidia-a100", 1),)))
     assert isinstance(packed, Placement) and packed.replicas[0].node == "g0"
+
+
+def test_update_node_keeps_the_device_totals_the_utilisation_comes_from() -> None:
+    """The reference's utilisation (it weighs the balance term) counts live devices: a node whose
+    device count changes moves the total by the difference (a sum there was a surviving mutant)."""
+    from suanli.placement import reference
+
+    state = reference.ClusterState(CLASSES)
+    state.add_node("a0", "ascend-910", 192000, 786432, 110, devices=8)
+    state.add_node("g0", "nvidia-a100", 96000, 393216, 110, devices=8)
+    state.update_node("g0", "nvidia-a100", 96000, 393216, 110, devices=4)
+    assert (state._dev_total, state._dev_free) == (12 * reference.WHOLE, 12 * reference.WHOLE)
+    state.bind("p1", "a0", 1000, 1024, devices=2)
+    state.update_node("g0", "nvidia-a100", 96000, 393216, 110, devices=6)
+    assert (state._dev_total, state._dev_free) == (14 * reference.WHOLE, 12 * reference.WHOLE)
