@@ -276,6 +276,27 @@ def test_the_copys_conditions_and_events_are_mirrored(network: Network) -> None:
     assert admitted["source"]["component"] == "suanli-hub"
     time.sleep(1.5)  # three more hub cycles: each Event is posted once
     assert len(mirrored()) == len(events)
+
+    # a copy its member refuses: the failure reason, Valid=False and the Warning Event mirrored
+    job = job_manifest("escape", NS, [option("nvidia-h100", 1)], duration="600s")
+    job["spec"]["template"]["spec"]["hostNetwork"] = True
+    apply(network.hub, job)
+    refused = wait_for(
+        "the member's ForbiddenPodField verdict on the hub job",
+        lambda: (s := network.hub_job("escape")).get("reason") == "ForbiddenPodField" and s,
+        timeout=15,
+    )
+    assert refused["centre"] == "guangzhou" and "hostNetwork" in refused["message"]
+    assert conditions(refused)["Valid"] == ("False", "ForbiddenPodField")
+    warning = wait_for(
+        "the Warning Event on the hub job",
+        lambda: [e for e in network.hub_events("escape") if e["type"] == "Warning"],
+        timeout=15,
+    )
+    assert warning[0]["reason"] == "ForbiddenPodField"
+    assert warning[0]["message"].startswith("guangzhou: ")
+    network.hub.run("delete", "trainingjob", "escape", "-n", NS)
+    wait_for("escape's copy gone", lambda: network.member_jobs("guangzhou") == [], timeout=30)
     print(f"conditions and events mirrored: checked in {time.monotonic() - started:.2f} s")
 
 
@@ -318,9 +339,10 @@ def test_the_hub_serves_metrics_of_the_network(network: Network) -> None:
         > 0
     )
     dispatched = {k["centre"]: v for k, v in found["suanli_hub_dispatches_total"]}
-    assert dispatched == {"guangzhou": 1.0, "wuhan": 1.0, "nanjing": 1.0}
+    # guangzhou also got "escape", which its member refused: dispatched, never admitted
+    assert dispatched == {"guangzhou": 2.0, "wuhan": 1.0, "nanjing": 1.0}
     latency = {k["centre"]: v for k, v in found["suanli_hub_dispatch_latency_seconds_count"]}
-    assert latency == dispatched
+    assert latency == {"guangzhou": 1.0, "wuhan": 1.0, "nanjing": 1.0}
     assert sum(v for _, v in found.get("suanli_hub_queue_jobs", [])) == 0
     print(f"hub /metrics checked in {time.monotonic() - started:.2f} s")
 
