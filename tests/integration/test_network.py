@@ -255,7 +255,7 @@ def test_the_copys_conditions_and_events_are_mirrored(network: Network) -> None:
                 network.members["wuhan"].get("trainingjob", "ascend-one", "-n", NS)["status"]
             )
         ),
-        timeout=15,
+        timeout=60,
     )
     member_reasons = {
         e["reason"]
@@ -268,7 +268,7 @@ def test_the_copys_conditions_and_events_are_mirrored(network: Network) -> None:
     def mirrored() -> list[dict[str, Any]]:
         return [e for e in network.hub_events("ascend-one") if e["reason"] in member_reasons]
 
-    events = wait_for("the copy's Events on the hub job", mirrored, timeout=15)
+    events = wait_for("the copy's Events on the hub job", mirrored, timeout=60)
     hub_uid = network.hub.get("trainingjob", "ascend-one", "-n", NS)["metadata"]["uid"]
     admitted = next(e for e in events if e["reason"] == "Admitted")
     assert admitted["message"].startswith("wuhan: ")
@@ -284,14 +284,14 @@ def test_the_copys_conditions_and_events_are_mirrored(network: Network) -> None:
     refused = wait_for(
         "the member's ForbiddenPodField verdict on the hub job",
         lambda: (s := network.hub_job("escape")).get("reason") == "ForbiddenPodField" and s,
-        timeout=15,
+        timeout=60,
     )
     assert refused["centre"] == "guangzhou" and "hostNetwork" in refused["message"]
     assert conditions(refused)["Valid"] == ("False", "ForbiddenPodField")
     warning = wait_for(
         "the Warning Event on the hub job",
         lambda: [e for e in network.hub_events("escape") if e["type"] == "Warning"],
-        timeout=15,
+        timeout=60,
     )
     assert warning[0]["reason"] == "ForbiddenPodField"
     assert warning[0]["message"].startswith("guangzhou: ")
@@ -325,7 +325,7 @@ def test_the_hub_serves_metrics_of_the_network(network: Network) -> None:
         ok = value(free, centre="wuhan", **{"class": "ascend-910b"}) == 0
         return found if ok else None
 
-    found = wait_for("the hub's metrics to show wuhan full", settled, timeout=15)
+    found = wait_for("the hub's metrics to show wuhan full", settled, timeout=60)
     up = found["suanli_hub_centre_up"]
     assert {(k["centre"], k["region"], v) for k, v in up} == {(name, name, 1.0) for name in MEMBERS}
     free = found["suanli_hub_centre_free_devices"]
