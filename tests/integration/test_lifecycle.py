@@ -174,15 +174,17 @@ def test_a_failed_pod_restarts_the_whole_gang_until_the_limit(
     first = wait_for("attempt 0 pods", lambda: live_pods(kubectl, ns, "flaky"))
     checkpoint = env_of(first[0])["SUANLI_CHECKPOINT_DIR"]
 
-    def attempt_one() -> list[dict[str, Any]]:
-        return [
+    def attempt_one() -> list[dict[str, Any]] | None:
+        """The whole second gang: its two pods are two creates, so a list between them shows
+        one, and stopping at the first non-empty list would race them."""
+        pods = [
             p
             for p in live_pods(kubectl, ns, "flaky")
             if p["metadata"]["labels"]["suanli.io/attempt"] == "1"
         ]
+        return pods if len(pods) == 2 else None
 
-    second = wait_for("attempt 1 pods", attempt_one, timeout=60)
-    assert len(second) == 2
+    second = wait_for("both attempt 1 pods", attempt_one, timeout=60)
     assert env_of(second[0])["SUANLI_CHECKPOINT_DIR"] == checkpoint
     status = wait_for_phase(kubectl, ns, "flaky", "Failed", timeout=60)
     assert status["reason"] == "RestartLimitExceeded"
@@ -416,10 +418,12 @@ def test_one_failed_replica_restarts_every_replica(kubectl: Kubectl, tenants: Te
     assert "ranks-a" in status["message"] and "failed" in status["message"], status["message"]
 
     def new_gang() -> list[str] | None:
+        """Both pods of the new attempt and none of the old (two creates: see above)."""
         names = sorted(p["metadata"]["name"] for p in live_pods(kubectl, ns, "ranks"))
-        return names if names and all(f"-a{attempt}-" not in n for n in names) else None
+        fresh = len(names) == 2 and all(f"-a{attempt}-" not in n for n in names)
+        return names if fresh else None
 
-    names = wait_for("only pods of the new attempt", new_gang, timeout=90)
-    assert len(names) == 2 and healthy not in names, names
+    names = wait_for("both pods of the new attempt and no other", new_gang, timeout=90)
+    assert healthy not in names, names
     final = wait_for_phase(kubectl, ns, "ranks", "Running", timeout=90)
     assert final["attempt"] > attempt and final["restartCount"] == 1
