@@ -88,12 +88,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when != "call" or not report.failed:
         return
     cluster = getattr(item, "funcargs", {}).get("cluster")
-    if not isinstance(cluster, LocalCluster):
-        return
-    path = cluster.logs_dir / "operator.log"
+    if isinstance(cluster, LocalCluster):
+        attach_log_tail(report, cluster.logs_dir / "operator.log")
+
+
+def attach_log_tail(report: pytest.TestReport, path: Path) -> None:
+    """Add the last OPERATOR_LOG_LINES lines of a log to a test's report, if the log exists."""
     if path.exists():
         lines = path.read_text(errors="replace").splitlines()[-OPERATOR_LOG_LINES:]
-        report.sections.append((f"operator log, last {len(lines)} lines", "\n".join(lines)))
+        report.sections.append((f"{path.name}, last {len(lines)} lines", "\n".join(lines)))
 
 
 class Kubectl:

@@ -10,7 +10,7 @@ import pytest
 
 from suanli.localcluster import LocalCluster
 from tests.integration.conftest import (
-    OPERATOR_LOG_LINES,
+    attach_log_tail,
     private_cluster,
     pytest_collection_modifyitems,
 )
@@ -48,5 +48,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not isinstance(harness, Harness):
         return
     for path in sorted(harness.cluster.logs_dir.glob("operator*.log")):
-        lines = path.read_text(errors="replace").splitlines()[-OPERATOR_LOG_LINES:]
-        report.sections.append((f"{path.name}, last {len(lines)} lines", "\n".join(lines)))
+        attach_log_tail(report, path)
