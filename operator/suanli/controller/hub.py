@@ -31,7 +31,7 @@ from prometheus_client import start_http_server
 
 from suanli.api import GROUP, VERSION
 from suanli.api.common import now as api_now
-from suanli.constants import JOB_NAME_LABEL
+from suanli.constants import HUB_JOB_UID_LABEL, JOB_NAME_LABEL
 from suanli.metrics.hub import HubCentreClass, HubCentreRow, HubMetrics, HubQueueRow
 from suanli.network import (
     Action,
@@ -54,7 +54,6 @@ from suanli.network import (
 log = logging.getLogger("suanli.hub")
 
 HUB_LABEL = "suanli.io/hub"
-HUB_JOB_UID_LABEL = "suanli.io/hub-job-uid"
 HUB_OPTION_ANNOTATION = "suanli.io/hub-option-index"
 TIMEOUT = (5, 10)  # connect, read: every call to a member or the hub
 FINISHED = ("Succeeded", "Failed")

@@ -31,11 +31,17 @@ from suanli.api.common import DNS_SUBDOMAIN_PATTERN
 from suanli.api.computequota import ComputeQuota
 from suanli.api.podtemplate import ALLOWED_CONTAINER_RESOURCES, QUOTA_GATED_VOLUME_SOURCES
 from suanli.api.trainingjob import Phase, TrainingJob
+from suanli.constants import HUB_JOB_UID_LABEL
 from suanli.controller.translate import device_class
 from suanli.placement.model import MAX_DEVICES_PER_NODE, DeviceClass, check_shape
 from suanli.quantity import parse_quantity
 from suanli.reasons import Reason
-from suanli.workload.pods import MAX_JOB_NAME_LENGTH, MAX_NAME_SUFFIX, template_violations
+from suanli.workload.pods import (
+    MAX_JOB_NAME_LENGTH,
+    MAX_NAME_SUFFIX,
+    UID_PATTERN,
+    template_violations,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -533,11 +539,27 @@ def _template(job: TrainingJob) -> list[Problem]:
     return problems
 
 
+def _hub_job_uid(metadata: Mapping[str, Any]) -> list[Problem]:
+    """The hub-job-uid label names the job's checkpoint directory (pods.checkpoint_id): it must
+    be a uid, as the hub writes it."""
+    labels = metadata.get("labels")
+    value = labels.get(HUB_JOB_UID_LABEL) if isinstance(labels, Mapping) else None
+    if value is None or (isinstance(value, str) and UID_PATTERN.match(value)):
+        return []
+    return [
+        _problem(
+            f"metadata.labels.{HUB_JOB_UID_LABEL}",
+            f"{_preview(str(value))} is not a uid (the hub sets this label on its copies to the "
+            "hub job's uid, and it names SUANLI_CHECKPOINT_DIR)",
+        )
+    ]
+
+
 def check_training_job(body: Mapping[str, Any]) -> Verdict[TrainingJob]:
     """Everything one TrainingJob can say about itself, including what its Pods, headless
     Service and rank-table ConfigMap will need."""
     metadata = body.get("metadata") if isinstance(body, Mapping) else None
-    problems = _job_name(metadata) if isinstance(metadata, Mapping) else []
+    problems = _job_name(metadata) + _hub_job_uid(metadata) if isinstance(metadata, Mapping) else []
     job, schema = _parse(TrainingJob, body)
     problems += schema
     if job is None:
