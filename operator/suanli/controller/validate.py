@@ -982,3 +982,52 @@ def _admitted_shape(body: Mapping[str, Any]) -> tuple[int | None, int]:
         or 1
     )
     return (int(devices) if devices else None), int(replicas)
+
+
+# --- a hub job, before the hub dispatches it (docs/network.md) ------------------------------------
+@dataclass(frozen=True)
+class HubCheck:
+    """What the hub may do with a job it has not dispatched: when ``reason`` is set, nothing —
+    every copy would be refused by the member, for that reason and ``message`` (which names the
+    field); otherwise a copy may carry any option in ``usable``."""
+
+    reason: Reason | None
+    message: str
+    usable: frozenset[int]
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def check_hub_job(
+    body: Mapping[str, Any], classes: Classes, quotas: Mapping[str, Mapping[str, Any]]
+) -> HubCheck:
+    """The member's refusals, decided at the hub with the hub's objects: the job alone
+    (:func:`check_training_job`: ``Invalid``, or ``ForbiddenPodField`` when every problem is a
+    field tenants may not use); then its options against the hub's AcceleratorClasses (class
+    known, legal shape; not capacity: the hub has no nodes), where an option with a problem is
+    not usable and none usable is ``UnknownAcceleratorClass`` (every option names an unknown
+    class) or ``IllegalShape``; then nfs/csi volumes against the hub ComputeQuota serving the
+    job's namespace (``ForbiddenPodField``). PriorityClasses are the members' and are not
+    checked here."""
+    verdict = check_training_job(body)
+    if verdict.model is None:
+        return HubCheck(verdict.reason, verdict.message(), frozenset())
+    job = verdict.model
+    problems = check_job_against(job, classes, quotas=quotas, capacity=False)
+    of_options = [p for p in problems if options_with_problems((p,))]
+    others = [p for p in problems if not options_with_problems((p,))]
+    usable = frozenset(range(len(job.spec.accelerators))) - options_with_problems(of_options)
+    if not usable:
+        unknown = all(p.field.endswith(".acceleratorClass") for p in of_options)
+        return HubCheck(
+            Reason.UNKNOWN_ACCELERATOR_CLASS if unknown else Reason.ILLEGAL_SHAPE,
+            "no accelerator option can ever run: " + "; ".join(p.message for p in of_options),
+            frozenset(),
+        )
+    if others:
+        return HubCheck(
+            Reason.FORBIDDEN_POD_FIELD, "; ".join(p.message for p in others), frozenset()
+        )
+    return HubCheck(None, "", usable)
