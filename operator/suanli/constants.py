@@ -25,6 +25,11 @@ ACCELERATOR_CLASS_ANNOTATION: Final = "suanli.io/accelerator-class"
 # the pending pod with the lowest value first (Volcano's ``huawei.com/predicate-time``).
 BIND_SEQUENCE_ANNOTATION: Final = "suanli.io/bind-sequence"
 
+# On a member's copy of a hub job (docs/network.md): the hub job's uid. The member names the
+# copy's SUANLI_CHECKPOINT_DIR from it, so a copy re-dispatched to another centre finds the
+# same directory; the hub finds its copies by it.
+HUB_JOB_UID_LABEL: Final = "suanli.io/hub-job-uid"
+
 # Kopf's own bookkeeping (finalizer and progress annotations) under our prefix.
 KOPF_PREFIX: Final = "kopf.suanli.io"
 

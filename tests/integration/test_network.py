@@ -277,26 +277,32 @@ def test_the_copys_conditions_and_events_are_mirrored(network: Network) -> None:
     time.sleep(1.5)  # three more hub cycles: each Event is posted once
     assert len(mirrored()) == len(events)
 
-    # a copy its member refuses: the failure reason, Valid=False and the Warning Event mirrored
-    job = job_manifest("escape", NS, [option("nvidia-h100", 1)], duration="600s")
-    job["spec"]["template"]["spec"]["hostNetwork"] = True
+    # a copy its member refuses for what the hub does not check (PriorityClasses are the
+    # members'): the member's reason, Valid=False and its Warning Event mirrored
+    job = job_manifest(
+        "no-priority",
+        NS,
+        [option("nvidia-h100", 1)],
+        duration="600s",
+        priorityClassName="no-such-priority",
+    )
     apply(network.hub, job)
     refused = wait_for(
-        "the member's ForbiddenPodField verdict on the hub job",
-        lambda: (s := network.hub_job("escape")).get("reason") == "ForbiddenPodField" and s,
+        "the member's UnknownPriorityClass verdict on the hub job",
+        lambda: (s := network.hub_job("no-priority")).get("reason") == "UnknownPriorityClass" and s,
         timeout=60,
     )
-    assert refused["centre"] == "guangzhou" and "hostNetwork" in refused["message"]
-    assert conditions(refused)["Valid"] == ("False", "ForbiddenPodField")
+    assert refused["centre"] == "guangzhou" and "no-such-priority" in refused["message"]
+    assert conditions(refused)["Valid"] == ("False", "UnknownPriorityClass")
     warning = wait_for(
         "the Warning Event on the hub job",
-        lambda: [e for e in network.hub_events("escape") if e["type"] == "Warning"],
+        lambda: [e for e in network.hub_events("no-priority") if e["type"] == "Warning"],
         timeout=60,
     )
-    assert warning[0]["reason"] == "ForbiddenPodField"
+    assert warning[0]["reason"] == "UnknownPriorityClass"
     assert warning[0]["message"].startswith("guangzhou: ")
-    network.hub.run("delete", "trainingjob", "escape", "-n", NS)
-    wait_for("escape's copy gone", lambda: network.member_jobs("guangzhou") == [], timeout=30)
+    network.hub.run("delete", "trainingjob", "no-priority", "-n", NS)
+    wait_for("no-priority's copy gone", lambda: network.member_jobs("guangzhou") == [], timeout=30)
     print(f"conditions and events mirrored: checked in {time.monotonic() - started:.2f} s")
 
 
@@ -339,7 +345,7 @@ def test_the_hub_serves_metrics_of_the_network(network: Network) -> None:
         > 0
     )
     dispatched = {k["centre"]: v for k, v in found["suanli_hub_dispatches_total"]}
-    # guangzhou also got "escape", which its member refused: dispatched, never admitted
+    # guangzhou also got "no-priority", which its member refused: dispatched, never admitted
     assert dispatched == {"guangzhou": 2.0, "wuhan": 1.0, "nanjing": 1.0}
     latency = {k["centre"]: v for k, v in found["suanli_hub_dispatch_latency_seconds_count"]}
     assert latency == {"guangzhou": 1.0, "wuhan": 1.0, "nanjing": 1.0}
@@ -483,8 +489,19 @@ def test_a_copy_left_queued_is_withdrawn_and_dispatched_to_the_next_centre(
     print(f"withdrawal test: {time.monotonic() - started:.2f} s")
 
 
+def env_of(pod: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in pod["spec"]["containers"][0].get("env") or []}
+
+
 def test_a_centre_going_away_mid_run(network: Network) -> None:
     assert network.hub_job("ascend-two")["centre"] == "nanjing"
+    # read while nanjing still answers: the first copy's checkpoint directory
+    [first_pod] = network.members["nanjing"].get(
+        "pods", "-n", NS, "-l", "suanli.io/job-name=ascend-two"
+    )["items"]
+    checkpoint = env_of(first_pod)["SUANLI_CHECKPOINT_DIR"]
+    hub_uid = network.hub.get("trainingjob", "ascend-two", "-n", NS)["metadata"]["uid"]
+    assert checkpoint == f"/checkpoints/{NS}/ascend-two-{hub_uid[:8]}"
     network.clusters["nanjing"].stop_process("operator")
     network.clusters["nanjing"].stop_process("kube-apiserver")
     status = wait_for(
@@ -515,3 +532,61 @@ def test_a_centre_going_away_mid_run(network: Network) -> None:
     )
     assert moved["chosenOption"]["acceleratorClass"] == "ascend-910b"
     assert network.member_jobs("wuhan") == ["ascend-two"]
+    # the re-dispatched copy restarts from the same checkpoint directory (named by the hub
+    # job), while its pods are owned by the copy in wuhan
+    [pod] = wait_for(
+        "ascend-two's pod in wuhan",
+        lambda: network.members["wuhan"].get(
+            "pods", "-n", NS, "-l", "suanli.io/job-name=ascend-two"
+        )["items"],
+        timeout=60,
+    )
+    assert env_of(pod)["SUANLI_CHECKPOINT_DIR"] == checkpoint
+    copy_uid = network.members["wuhan"].get("trainingjob", "ascend-two", "-n", NS)["metadata"][
+        "uid"
+    ]
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == copy_uid != hub_uid
+
+
+def test_an_invalid_job_is_refused_at_the_hub_until_it_is_fixed(network: Network) -> None:
+    # a field the members refuse (hostNetwork): refused at the hub, no copy anywhere
+    job = job_manifest("escape", NS, [option("nvidia-h100", 1)], duration="600s")
+    job["spec"]["template"]["spec"]["hostNetwork"] = True
+    apply(network.hub, job)
+    refused = wait_for(
+        "escape refused at the hub",
+        lambda: (s := network.hub_job("escape")).get("reason") == "ForbiddenPodField" and s,
+        timeout=60,
+    )
+    assert refused["phase"] == "Queued" and refused.get("centre") is None
+    assert "spec.template.spec.hostNetwork" in refused["message"]
+    valid = [c for c in refused.get("conditions") or [] if c["type"] == "Valid"]
+    assert [(c["status"], c["reason"]) for c in valid] == [("False", "ForbiddenPodField")]
+    warning = wait_for(
+        "the hub's Warning Event on escape",
+        lambda: [e for e in network.hub_events("escape") if e["type"] == "Warning"],
+        timeout=30,
+    )
+    assert warning[0]["reason"] == "ForbiddenPodField"
+    assert warning[0]["source"]["component"] == "suanli-hub"
+    assert "hostNetwork" in warning[0]["message"]
+    time.sleep(1.5)  # three more hub cycles: still not dispatched (nanjing is out of service)
+    assert network.hub_job("escape").get("centre") is None
+    assert "escape" not in network.member_jobs("guangzhou") + network.member_jobs("wuhan")
+    queue = [i for i in network.cli("centres")["items"] if i["kind"] == "HubQueueEntry"]
+    assert [(q["name"], q["reason"]) for q in queue] == [("escape", "ForbiddenPodField")]
+    # fixed: dispatched (guangzhou has H100 free) and admitted
+    network.hub.run(
+        "patch",
+        "trainingjob",
+        "escape",
+        "-n",
+        NS,
+        "--type=json",
+        "-p",
+        '[{"op":"remove","path":"/spec/template/spec/hostNetwork"}]',
+    )
+    status = wait_admitted(network, "escape", time.monotonic())
+    assert status["centre"] == "guangzhou"
+    valid = [c for c in status.get("conditions") or [] if c["type"] == "Valid"]
+    assert [c["status"] for c in valid] in ([], ["True"])

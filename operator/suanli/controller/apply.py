@@ -50,6 +50,7 @@ from suanli.workload.pods import (
     build_pod,
     build_rank_table,
     build_service,
+    checkpoint_id,
 )
 
 log = logging.getLogger("suanli.apply")
@@ -131,6 +132,9 @@ class Applier:
             namespace=view.namespace,
             job_name=view.name,
             job_uid=str(view.body["metadata"].get("uid", "")),
+            checkpoint_id=checkpoint_id(
+                str(view.body["metadata"].get("uid", "")), view.body["metadata"].get("labels")
+            ),
             attempt=attempt,
             template=view.job.spec.template.model_dump(by_alias=True, exclude_none=True),
             accelerator_class=option.accelerator_class,

@@ -30,8 +30,11 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client import start_http_server
 
 from suanli.api import GROUP, VERSION
+from suanli.api.acceleratorclass import AcceleratorClass
 from suanli.api.common import now as api_now
-from suanli.constants import JOB_NAME_LABEL
+from suanli.constants import HUB_JOB_UID_LABEL, JOB_NAME_LABEL
+from suanli.controller.status import differs, invalid_job_status
+from suanli.controller.validate import HubCheck, check_hub_job, usable_classes
 from suanli.metrics.hub import HubCentreClass, HubCentreRow, HubMetrics, HubQueueRow
 from suanli.network import (
     Action,
@@ -54,7 +57,6 @@ from suanli.network import (
 log = logging.getLogger("suanli.hub")
 
 HUB_LABEL = "suanli.io/hub"
-HUB_JOB_UID_LABEL = "suanli.io/hub-job-uid"
 HUB_OPTION_ANNOTATION = "suanli.io/hub-option-index"
 TIMEOUT = (5, 10)  # connect, read: every call to a member or the hub
 FINISHED = ("Succeeded", "Failed")
@@ -107,6 +109,14 @@ class Poll:
     pods: set[tuple[str, str]]  # (namespace, job name) with a pod
     serving: dict[str, str]  # namespace -> the member quota serving it
     events: dict[str, list[MemberEvent]]  # copy uid -> its Events
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """The hub's objects a hub job is checked against, read once per cycle."""
+
+    classes: dict[str, AcceleratorClass]
+    quotas: dict[str, dict[str, Any]]
 
 
 @dataclass
@@ -329,10 +339,13 @@ class Hub:
         centres = self._list("computecentres")
         usable = self.poll(centres)
         quotas = self._list("computequotas")
-        catalogue = {
-            c["metadata"]["name"]: float(c["spec"]["computeTFLOPS"])
-            for c in self._list("acceleratorclasses")
-        }
+        class_bodies = self._list("acceleratorclasses")
+        catalogue = {c["metadata"]["name"]: float(c["spec"]["computeTFLOPS"]) for c in class_bodies}
+        # what hub jobs are checked against before dispatch (invalid classes count as absent)
+        checks = _Checks(
+            usable_classes({c["metadata"]["name"]: c for c in class_bodies}),
+            {q["metadata"]["name"]: q for q in quotas},
+        )
         jobs = sorted(
             self._list("trainingjobs"),
             key=lambda j: (j["metadata"].get("creationTimestamp", ""), j["metadata"]["name"]),
@@ -365,7 +378,7 @@ class Hub:
         current: dict[str, str] = {}
         for job in jobs:
             try:
-                self._handle(job, serving, quotas, charged, views, states, now, current)
+                self._handle(job, serving, quotas, charged, views, states, now, current, checks)
             except Exception:
                 log.exception(
                     "hub job %s/%s", job["metadata"]["namespace"], job["metadata"]["name"]
@@ -452,6 +465,7 @@ class Hub:
         states: dict[str, CentreState],
         now: float,
         current: dict[str, str],
+        checks: _Checks,
     ) -> None:
         meta, status = job["metadata"], dict(job.get("status") or {})
         uid, namespace = meta["uid"], meta["namespace"]
@@ -549,7 +563,13 @@ class Hub:
                     },
                 )
             return
-        options = options_of(job["spec"])
+        # the member's checks, here: an invalid job is not dispatched (every copy would be
+        # refused), and an option no copy could run is not offered to any centre
+        check = check_hub_job(job, checks.classes, checks.quotas)
+        if not check.ok:
+            self._refuse(job, check, quota)
+            return
+        options = [o for o in options_of(job["spec"]) if o.index in check.usable]
         nominal = self._nominal(quotas, quota)
         charge = charged_devices(charged.get(quota, []))
         tried = self.tried.setdefault(uid, set())
@@ -561,8 +581,17 @@ class Hub:
             reason, message = why_not_dispatched(
                 namespace, options, nominal, charge, list(views.values()), quota
             )
+            # valid now: a Valid=False the hub wrote before a fix goes (no copy, so no other
+            # conditions to keep)
             self._write_job(
-                job, {"phase": "Queued", "reason": reason, "message": message, "quota": quota}
+                job,
+                {
+                    "phase": "Queued",
+                    "reason": reason,
+                    "message": message,
+                    "quota": quota,
+                    "conditions": None,
+                },
             )
             return
         self._dispatch(job, chosen.centre, chosen.option, quota)
@@ -592,6 +621,60 @@ class Hub:
         return {}
 
     # --- writing -----------------------------------------------------------------------------
+
+    def _refuse(self, job: dict[str, Any], check: HubCheck, quota: str) -> None:
+        """A job the members would refuse: the member's status (phase Queued, its reason, the
+        message naming the field, Valid=False) and one Warning Event, at the hub; checked again
+        every cycle, so a fixed spec is dispatched."""
+        assert check.reason is not None
+        current = job.get("status") or {}
+        changes = invalid_job_status(
+            current,
+            reason=check.reason,
+            message=check.message,
+            generation=job["metadata"].get("generation"),
+            now=api_now(),
+        )
+        changes["quota"] = quota
+        if differs(current, changes) and self._write_job(job, changes):
+            self._post_event(job, "Warning", check.reason.value, check.message)
+
+    def _post_event(self, job: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """An Event of the hub's own on a hub job (best effort; a repeat is refused with 409)."""
+        meta = job["metadata"]
+        digest = hashlib.sha256(
+            f"{meta['uid']}/{meta.get('generation')}/{reason}/{message}".encode()
+        ).hexdigest()
+        stamp = _ts(time.time())
+        body: Any = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name'][:200]}.{EVENT_PREFIX}.{digest[:16]}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "TrainingJob",
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "count": 1,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "source": {"component": "suanli-hub"},
+            "reportingComponent": "suanli.io/hub",
+            "reportingInstance": self.settings.name,
+        }
+        try:
+            self.core.create_namespaced_event(meta["namespace"], body, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 409:
+                log.debug("event %s on %s not posted: %s", reason, meta["name"], exc)
 
     def _write_job(self, job: dict[str, Any], changes: dict[str, Any]) -> bool:
         """Merge ``changes`` into the hub job's status, only when different, with the read
@@ -641,6 +724,7 @@ class Hub:
                     "index": option.index,
                     "acceleratorClass": option.accelerator_class,
                 },
+                "conditions": None,  # a Valid=False of the hub's, from before a fix
             },
         )
         if not recorded:

@@ -31,11 +31,17 @@ from suanli.api.common import DNS_SUBDOMAIN_PATTERN
 from suanli.api.computequota import ComputeQuota
 from suanli.api.podtemplate import ALLOWED_CONTAINER_RESOURCES, QUOTA_GATED_VOLUME_SOURCES
 from suanli.api.trainingjob import Phase, TrainingJob
+from suanli.constants import HUB_JOB_UID_LABEL
 from suanli.controller.translate import device_class
 from suanli.placement.model import MAX_DEVICES_PER_NODE, DeviceClass, check_shape
 from suanli.quantity import parse_quantity
 from suanli.reasons import Reason
-from suanli.workload.pods import MAX_JOB_NAME_LENGTH, MAX_NAME_SUFFIX, template_violations
+from suanli.workload.pods import (
+    MAX_JOB_NAME_LENGTH,
+    MAX_NAME_SUFFIX,
+    UID_PATTERN,
+    template_violations,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -533,11 +539,27 @@ def _template(job: TrainingJob) -> list[Problem]:
     return problems
 
 
+def _hub_job_uid(metadata: Mapping[str, Any]) -> list[Problem]:
+    """The hub-job-uid label names the job's checkpoint directory (pods.checkpoint_id): it must
+    be a uid, as the hub writes it."""
+    labels = metadata.get("labels")
+    value = labels.get(HUB_JOB_UID_LABEL) if isinstance(labels, Mapping) else None
+    if value is None or (isinstance(value, str) and UID_PATTERN.match(value)):
+        return []
+    return [
+        _problem(
+            f"metadata.labels.{HUB_JOB_UID_LABEL}",
+            f"{_preview(str(value))} is not a uid (the hub sets this label on its copies to the "
+            "hub job's uid, and it names SUANLI_CHECKPOINT_DIR)",
+        )
+    ]
+
+
 def check_training_job(body: Mapping[str, Any]) -> Verdict[TrainingJob]:
     """Everything one TrainingJob can say about itself, including what its Pods, headless
     Service and rank-table ConfigMap will need."""
     metadata = body.get("metadata") if isinstance(body, Mapping) else None
-    problems = _job_name(metadata) if isinstance(metadata, Mapping) else []
+    problems = _job_name(metadata) + _hub_job_uid(metadata) if isinstance(metadata, Mapping) else []
     job, schema = _parse(TrainingJob, body)
     problems += schema
     if job is None:
@@ -960,3 +982,52 @@ def _admitted_shape(body: Mapping[str, Any]) -> tuple[int | None, int]:
         or 1
     )
     return (int(devices) if devices else None), int(replicas)
+
+
+# --- a hub job, before the hub dispatches it (docs/network.md) ------------------------------------
+@dataclass(frozen=True)
+class HubCheck:
+    """What the hub may do with a job it has not dispatched: when ``reason`` is set, nothing —
+    every copy would be refused by the member, for that reason and ``message`` (which names the
+    field); otherwise a copy may carry any option in ``usable``."""
+
+    reason: Reason | None
+    message: str
+    usable: frozenset[int]
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def check_hub_job(
+    body: Mapping[str, Any], classes: Classes, quotas: Mapping[str, Mapping[str, Any]]
+) -> HubCheck:
+    """The member's refusals, decided at the hub with the hub's objects: the job alone
+    (:func:`check_training_job`: ``Invalid``, or ``ForbiddenPodField`` when every problem is a
+    field tenants may not use); then its options against the hub's AcceleratorClasses (class
+    known, legal shape; not capacity: the hub has no nodes), where an option with a problem is
+    not usable and none usable is ``UnknownAcceleratorClass`` (every option names an unknown
+    class) or ``IllegalShape``; then nfs/csi volumes against the hub ComputeQuota serving the
+    job's namespace (``ForbiddenPodField``). PriorityClasses are the members' and are not
+    checked here."""
+    verdict = check_training_job(body)
+    if verdict.model is None:
+        return HubCheck(verdict.reason, verdict.message(), frozenset())
+    job = verdict.model
+    problems = check_job_against(job, classes, quotas=quotas, capacity=False)
+    of_options = [p for p in problems if options_with_problems((p,))]
+    others = [p for p in problems if not options_with_problems((p,))]
+    usable = frozenset(range(len(job.spec.accelerators))) - options_with_problems(of_options)
+    if not usable:
+        unknown = all(p.field.endswith(".acceleratorClass") for p in of_options)
+        return HubCheck(
+            Reason.UNKNOWN_ACCELERATOR_CLASS if unknown else Reason.ILLEGAL_SHAPE,
+            "no accelerator option can ever run: " + "; ".join(p.message for p in of_options),
+            frozenset(),
+        )
+    if others:
+        return HubCheck(
+            Reason.FORBIDDEN_POD_FIELD, "; ".join(p.message for p in others), frozenset()
+        )
+    return HubCheck(None, "", usable)

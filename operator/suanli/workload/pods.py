@@ -10,6 +10,7 @@ named, and stripped here as a second line of defence.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from suanli.constants import (
     ACCELERATOR_CLASS_ANNOTATION,
     ATTEMPT_LABEL,
     DEVICE_INDICES_ANNOTATION,
+    HUB_JOB_UID_LABEL,
     JOB_NAME_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
@@ -58,6 +60,8 @@ SAFE_VOLUME_SOURCES = frozenset(ALLOWED_VOLUME_SOURCES)
 QUOTA_GATED_VOLUMES = frozenset(QUOTA_GATED_VOLUME_SOURCES)
 SAFE_CONTAINER_SECURITY = frozenset(ALLOWED_CONTAINER_SECURITY)
 SAFE_POD_SECURITY = frozenset(ALLOWED_POD_SECURITY)
+# A Kubernetes object uid as the API server writes it (RFC 4122, lowercase hex).
+UID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # What the restricted Pod Security level asks of every container; the template may set the
 # allowed fields (runAsUser, seccompProfile...) but cannot weaken these.
 RESTRICTED_CONTAINER_SECURITY: dict[str, Any] = {
@@ -191,6 +195,25 @@ class GangSpec:
     extra_env: tuple[Mapping[str, Any], ...] = ()
     tolerations: tuple[Mapping[str, Any], ...] = ()
     allowed_volume_kinds: frozenset[str] = frozenset()
+    # Names SUANLI_CHECKPOINT_DIR (see :func:`checkpoint_id`); empty: the job's own uid.
+    checkpoint_id: str = ""
+
+
+def checkpoint_id(uid: str, labels: Mapping[str, str] | None) -> str:
+    """What names a job's checkpoint directory: the hub job's uid when the job is a hub's copy
+    (label ``suanli.io/hub-job-uid`` holding a uid), so every copy of one hub job, in any
+    centre, gets the same directory; otherwise the job's own uid. A label value that is not a
+    uid is not used (the validator refuses such a job, naming the label)."""
+    hub_uid = (labels or {}).get(HUB_JOB_UID_LABEL)
+    if isinstance(hub_uid, str) and UID_PATTERN.match(hub_uid):
+        return hub_uid
+    return uid
+
+
+def checkpoint_dir(spec: GangSpec) -> str:
+    """``/checkpoints/<namespace>/<job>-<first 8 characters of the checkpoint id>``."""
+    name = spec.checkpoint_id or spec.job_uid
+    return f"{CHECKPOINT_ROOT}/{spec.namespace}/{spec.job_name}-{name[:8]}"
 
 
 def pod_name(job_name: str, attempt: int, index: int) -> str:
@@ -233,11 +256,9 @@ def framework_env(spec: GangSpec, slot: ReplicaSlot, world_size: int) -> list[di
         {"name": "SUANLI_JOB", "value": f"{spec.namespace}/{spec.job_name}"},
         {"name": "SUANLI_ATTEMPT", "value": str(spec.attempt)},
         {"name": "SUANLI_ACCELERATOR_CLASS", "value": spec.accelerator_class},
-        # Stable across gang restarts: the job's uid, not the attempt, names the directory.
-        {
-            "name": "SUANLI_CHECKPOINT_DIR",
-            "value": f"{CHECKPOINT_ROOT}/{spec.namespace}/{spec.job_name}-{spec.job_uid[:8]}",
-        },
+        # Stable across gang restarts (the job's uid, not the attempt, names the directory) and,
+        # for a hub's copy, across centres (the hub job's uid: :func:`checkpoint_id`).
+        {"name": "SUANLI_CHECKPOINT_DIR", "value": checkpoint_dir(spec)},
     ]
     if spec.vendor == "huawei":
         env += [

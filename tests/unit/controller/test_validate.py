@@ -373,3 +373,22 @@ def test_an_update_cannot_take_a_namespace_another_quota_serves_even_if_older() 
     (problem,) = check_quota_against(grown, every, {}, old=older)
     assert problem.field == "spec.namespaces[1]" and "'newer'" in problem.message
     assert check_quota_against(newer, every, {}, old=newer) == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        ("9f8e7d6c-0000-4000-8000-000000000001", False),
+        ("9F8E7D6C-0000-4000-8000-000000000001", True),
+        ("9f8e7d6c", True),
+        ("", True),
+        ("anything", True),
+    ],
+)
+def test_the_hub_job_uid_label_must_be_a_uid(value: str, refused: bool) -> None:
+    verdict = check_training_job(job(**{"/metadata/labels": {"suanli.io/hub-job-uid": value}}))
+    assert verdict.ok is not refused
+    if refused:
+        (problem,) = verdict.problems
+        assert problem.field == "metadata.labels.suanli.io/hub-job-uid"
+        assert problem.message.startswith(problem.field + ": ")

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
+import pytest
+
+from suanli.constants import HUB_JOB_UID_LABEL
 from suanli.workload.pods import (
     GangSpec,
     ReplicaSlot,
     build_gang,
     build_pod,
     build_service,
+    checkpoint_id,
     template_violations,
 )
 
@@ -202,3 +207,47 @@ def test_the_rank_table_is_hccl_v1_and_the_pods_keep_their_layout() -> None:
         "configMap": {"name": "train-a2-hccl"},
     }
     assert build_service(gang)["spec"]["selector"] == {"suanli.io/job-name": "train"}
+
+
+HUB_UID = "9f8e7d6c-0000-4000-8000-000000000001"
+OWN_UID = "1a2b3c4d-0000-4000-8000-000000000002"
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (None, OWN_UID),  # an ordinary job: its own uid
+        ({}, OWN_UID),
+        ({"team": "a"}, OWN_UID),
+        ({HUB_JOB_UID_LABEL: HUB_UID}, HUB_UID),  # a hub's copy: the hub job's uid
+        ({HUB_JOB_UID_LABEL: HUB_UID, "team": "a"}, HUB_UID),
+        ({HUB_JOB_UID_LABEL: ""}, OWN_UID),  # not a uid: not used
+        ({HUB_JOB_UID_LABEL: "9f8e7d6c"}, OWN_UID),
+        ({HUB_JOB_UID_LABEL: HUB_UID.upper()}, OWN_UID),
+        ({HUB_JOB_UID_LABEL: HUB_UID + "0"}, OWN_UID),
+        ({HUB_JOB_UID_LABEL: "0" + HUB_UID}, OWN_UID),
+    ],
+)
+def test_the_checkpoint_id_is_the_hub_job_s_uid_on_a_hub_copy(
+    labels: dict[str, str] | None, expected: str
+) -> None:
+    assert checkpoint_id(OWN_UID, labels) == expected
+
+
+def test_two_copies_of_one_hub_job_share_the_checkpoint_dir_and_keep_their_owners() -> None:
+    template = {"spec": {"containers": [{"name": "c"}]}}
+    slot = ReplicaSlot(0, "n", (0, 1, 2, 3))
+
+    def built(copy_uid: str) -> tuple[str, str]:
+        gang = replace(
+            spec(template),
+            job_uid=copy_uid,
+            checkpoint_id=checkpoint_id(copy_uid, {HUB_JOB_UID_LABEL: HUB_UID}),
+        )
+        pod = build_pod(gang, slot, world_size=1)
+        env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+        return env["SUANLI_CHECKPOINT_DIR"], pod["metadata"]["ownerReferences"][0]["uid"]
+
+    first, second = built(OWN_UID), built("55555555-0000-4000-8000-000000000003")
+    assert first[0] == second[0] == "/checkpoints/team/train-9f8e7d6c"
+    assert (first[1], second[1]) == (OWN_UID, "55555555-0000-4000-8000-000000000003")
