@@ -48,6 +48,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "tests/unit/controller/test_validate.py",
             "tests/unit/controller/test_validate_details.py",
             "tests/unit/controller/test_validate_boundaries.py",
+            "tests/unit/controller/test_validate_hub.py",
         ),
     ),
 }

@@ -87,3 +87,14 @@ def test_a_class_with_more_device_memory_than_possible_names_that_field() -> Non
     (problem,) = check_accelerator_class(body).problems
     assert problem.field == "spec.deviceMemoryGiB"
     assert "more than this centre could ever have" in problem.message
+
+
+def test_a_hub_job_uid_label_that_is_no_uid_says_what_the_label_is_for() -> None:
+    field = "metadata.labels.suanli.io/hub-job-uid"
+    assert messages(job(**{"/metadata/labels": {"suanli.io/hub-job-uid": "anything"}})) == [
+        (
+            field,
+            f"{field}: 'anything' (8 characters) is not a uid (the hub sets this label on its "
+            "copies to the hub job's uid, and it names SUANLI_CHECKPOINT_DIR)",
+        )
+    ]
