@@ -642,10 +642,24 @@ class Hub:
     def _post_event(self, job: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """An Event of the hub's own on a hub job (best effort; a repeat is refused with 409)."""
         meta = job["metadata"]
-        digest = hashlib.sha256(
-            f"{meta['uid']}/{meta.get('generation')}/{reason}/{message}".encode()
-        ).hexdigest()
         stamp = _ts(time.time())
+        identity = f"{meta['uid']}/{meta.get('generation')}/{reason}/{message}"
+        self._create_event(meta, identity, type_, reason, message, 1, stamp, stamp)
+
+    def _create_event(
+        self,
+        meta: dict[str, Any],
+        identity: str,
+        type_: str,
+        reason: str,
+        message: str,
+        count: int,
+        first: str | None,
+        last: str | None,
+    ) -> bool:
+        """Post an Event on the hub job ``meta`` names, named from ``identity``: a second post
+        of the same Event (after a hub restart) is refused with 409. True when it exists now."""
+        digest = hashlib.sha256(identity.encode()).hexdigest()
         body: Any = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -663,9 +677,9 @@ class Hub:
             "type": type_,
             "reason": reason,
             "message": message[:1024],
-            "count": 1,
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
+            "count": count,
+            "firstTimestamp": first,
+            "lastTimestamp": last,
             "source": {"component": "suanli-hub"},
             "reportingComponent": "suanli.io/hub",
             "reportingInstance": self.settings.name,
@@ -675,6 +689,8 @@ class Hub:
         except ApiException as exc:
             if exc.status != 409:
                 log.debug("event %s on %s not posted: %s", reason, meta["name"], exc)
+                return False
+        return True
 
     def _write_job(self, job: dict[str, Any], changes: dict[str, Any]) -> bool:
         """Merge ``changes`` into the hub job's status, only when different, with the read
@@ -865,38 +881,18 @@ class Hub:
             key = (centre, event.uid, event.count)
             if key in done:
                 continue
-            digest = hashlib.sha256(f"{centre}/{event.uid}/{event.count}".encode()).hexdigest()
-            body: Any = {
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": {
-                    "name": f"{meta['name'][:200]}.{EVENT_PREFIX}.{digest[:16]}",
-                    "namespace": meta["namespace"],
-                },
-                "involvedObject": {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "TrainingJob",
-                    "name": meta["name"],
-                    "namespace": meta["namespace"],
-                    "uid": meta["uid"],
-                },
-                "type": event.type,
-                "reason": event.reason,
-                "message": f"{centre}: {event.message}"[:1024],
-                "count": event.count,
-                "firstTimestamp": event.first,
-                "lastTimestamp": event.last,
-                "source": {"component": "suanli-hub"},
-                "reportingComponent": "suanli.io/hub",
-                "reportingInstance": self.settings.name,
-            }
-            try:
-                self.core.create_namespaced_event(meta["namespace"], body, _request_timeout=TIMEOUT)
-            except ApiException as exc:
-                if exc.status != 409:
-                    log.debug("event %s on %s not mirrored: %s", event.reason, meta["name"], exc)
-                    continue
-            done.add(key)
+            posted = self._create_event(
+                meta,
+                f"{centre}/{event.uid}/{event.count}",
+                event.type,
+                event.reason,
+                f"{centre}: {event.message}",
+                event.count,
+                event.first,
+                event.last,
+            )
+            if posted:
+                done.add(key)
 
     def _delete_copy(self, member: Member, copy_obj: dict[str, Any]) -> None:
         meta = copy_obj["metadata"]
