@@ -590,3 +590,41 @@ def test_an_invalid_job_is_refused_at_the_hub_until_it_is_fixed(network: Network
     assert status["centre"] == "guangzhou"
     valid = [c for c in status.get("conditions") or [] if c["type"] == "Valid"]
     assert [c["status"] for c in valid] in ([], ["True"])
+
+
+def hub_leader(ports: dict[str, int]) -> float:
+    url = f"http://127.0.0.1:{ports['metrics']}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "suanli_hub_leader":
+                return float(sample.value)
+    raise AssertionError("the hub exports no suanli_hub_leader")
+
+
+def test_a_standby_hub_takes_over_when_the_leader_stops(network: Network) -> None:
+    standby = start_operator(network.hub_cluster, HUB_ARGS, name="hub-standby")
+    try:
+        time.sleep(3)  # several standby rounds: it must not act while the leader renews
+        assert hub_leader(standby) == 0
+        assert hub_leader(network.hub_ports) == 1
+        lease = network.hub.get("lease", "suanli-hub", "-n", "default")
+        first = lease["spec"]["holderIdentity"]
+        network.hub_cluster.stop_process("hub-operator")  # SIGTERM: the Lease is not released
+        stopped = time.monotonic()
+        wait_for("the standby hub leads", lambda: hub_leader(standby) == 1, timeout=60)
+        took = time.monotonic() - stopped
+        print(f"\nhub takeover after the leader stopped: {took:.1f} s (Lease 15 s)")
+        lease = network.hub.get("lease", "suanli-hub", "-n", "default")
+        assert lease["spec"]["holderIdentity"] != first
+        # the new leader acts: deleting the hub job removes its copy in guangzhou
+        assert "escape" in network.member_jobs("guangzhou")
+        network.hub.run("delete", "trainingjob", "escape", "-n", NS)
+        wait_for(
+            "escape's copy removed by the new leader",
+            lambda: "escape" not in network.member_jobs("guangzhou"),
+            timeout=60,
+        )
+    finally:
+        network.hub_cluster.stop_process("hub-standby")

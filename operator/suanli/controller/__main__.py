@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             args.health_port,
             args.metrics_port,
             __version__,
+            (args.lease_namespace, args.lease_seconds) if args.leader_election else None,
         )
     metrics = Metrics(__version__)
     identity = f"{socket.gethostname()}-{os.getpid()}"

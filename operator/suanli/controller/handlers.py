@@ -62,7 +62,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["loop"] = asyncio.create_task(controller.run(), name="suanli-loop")
     lease = memo.get("lease")
     if isinstance(lease, dict) and lease:
-        elector = LeaderElector(kube, lease["namespace"], identity, lease_seconds=lease["seconds"])
+        elector = LeaderElector(
+            kube.api_client, lease["namespace"], identity, lease_seconds=lease["seconds"]
+        )
         controller.leading = False
         kube.may_write = elector.may_write
         memo["elector"] = elector

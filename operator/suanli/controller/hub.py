@@ -11,13 +11,17 @@ here is async, so nothing blocks an event loop.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import copy
 import hashlib
 import logging
+import os
+import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +37,8 @@ from suanli.api import GROUP, VERSION
 from suanli.api.acceleratorclass import AcceleratorClass
 from suanli.api.common import now as api_now
 from suanli.constants import HUB_JOB_UID_LABEL, JOB_NAME_LABEL
+from suanli.controller.kube import FencedApiClient, NotLeading
+from suanli.controller.leader import LeaderElector
 from suanli.controller.status import differs, invalid_job_status
 from suanli.controller.validate import HubCheck, check_hub_job, usable_classes
 from suanli.metrics.hub import HubCentreClass, HubCentreRow, HubMetrics, HubQueueRow
@@ -243,8 +249,16 @@ def _stamp(value: object) -> str | None:
 
 
 class Hub:
-    def __init__(self, settings: HubSettings, metrics: HubMetrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: HubSettings,
+        metrics: HubMetrics | None = None,
+        may_write: Callable[[], bool] | None = None,
+    ) -> None:
         self.settings = settings
+        # leader election: None dispatches always; else only while it says so, and every
+        # write, to the hub or to a member, is refused before it is sent once it does not
+        self.may_write = may_write
         self.metrics = metrics if metrics is not None else HubMetrics("unknown")
         self.metrics.attach_state(self)
         # what the last cycle wrote, read by the metrics at scrape time (replaced whole)
@@ -254,8 +268,11 @@ class Hub:
         self.created: dict[str, tuple[str, float]] = {}
         # hub job uid -> (centre, member event uid, count) already posted on the hub job
         self.mirrored: dict[str, set[tuple[str, str, int]]] = {}
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-        self.api = client.ApiClient()
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+        self.api = self._fenced(client.Configuration.get_default_copy())
         self.custom = client.CustomObjectsApi(self.api)
         self.core = client.CoreV1Api(self.api)
         self.members: dict[str, Member] = {}
@@ -293,10 +310,19 @@ class Hub:
         data = (secret.data or {}).get(ref.get("key", "kubeconfig"))
         return base64.b64decode(data).decode() if data else None
 
+    def _fenced(self, configuration: client.Configuration) -> FencedApiClient:
+        api = FencedApiClient(configuration)
+        api.may_write = self.may_write
+        return api
+
     def _member(self, name: str, kubeconfig: str) -> Member:
         member = self.members.get(name)
         if member is None or member.kubeconfig != kubeconfig:
-            api = config.new_client_from_config_dict(yaml.safe_load(kubeconfig))  # type: ignore[no-untyped-call]
+            configuration = client.Configuration()
+            config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+                yaml.safe_load(kubeconfig), client_configuration=configuration
+            )
+            api = self._fenced(configuration)
             member = Member(
                 kubeconfig, api, *(() if member is None else (member.last, member.last_contact))
             )
@@ -379,6 +405,8 @@ class Hub:
         for job in jobs:
             try:
                 self._handle(job, serving, quotas, charged, views, states, now, current, checks)
+            except NotLeading as exc:
+                log.info("hub job %s: %s", job["metadata"]["name"], exc.reason)
             except Exception:
                 log.exception(
                     "hub job %s/%s", job["metadata"]["namespace"], job["metadata"]["name"]
@@ -1074,7 +1102,13 @@ class Hub:
         while not self.stop.is_set():
             t0 = time.monotonic()
             try:
-                self.cycle()
+                if self.may_write is None or self.may_write():
+                    self.cycle()
+                else:
+                    # a standby keeps its view of the centres warm (reads only) and
+                    # exports no centre or queue rows of its own
+                    self._centre_rows, self._queue_rows = (), ()
+                    self.poll(self._list("computecentres"))
                 self.healthy.set()
             except Exception:
                 log.exception("hub cycle failed")
@@ -1098,14 +1132,53 @@ def serve_health(bind: str, port: int, hub: Hub) -> ThreadingHTTPServer:
     return server
 
 
+def _elect(elector: LeaderElector, metrics: HubMetrics) -> None:
+    """The hub's Lease, renewed on an event loop of its own in this thread (the hub is not
+    async; the elector is the member operator's, see leader.py)."""
+
+    def on_change(leading: bool) -> None:
+        metrics.set_leader(leading)
+
+    asyncio.run(elector.run(on_change))
+
+
 def main(
-    settings: HubSettings, bind: str, health_port: int, metrics_port: int, version: str
+    settings: HubSettings,
+    bind: str,
+    health_port: int,
+    metrics_port: int,
+    version: str,
+    lease: tuple[str, int] | None = None,
 ) -> int:
+    """``lease``: (namespace, seconds) of the hub Lease ``suanli-hub``; None: no election."""
     metrics = HubMetrics(version)
-    hub = Hub(settings, metrics)
+    elector = None
+    if lease is not None:
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+        identity = f"{socket.gethostname()}-{os.getpid()}"
+        # the Lease's own client: never fenced, or a standby could never take the Lease
+        elector = LeaderElector(
+            client.ApiClient(client.Configuration.get_default_copy()),
+            lease[0],
+            identity,
+            name="suanli-hub",
+            lease_seconds=lease[1],
+        )
+    else:
+        metrics.set_leader(True)
+    hub = Hub(settings, metrics, elector.may_write if elector else None)
+    if elector is not None:
+        threading.Thread(
+            target=_elect, args=(elector, metrics), name="suanli-hub-lease", daemon=True
+        ).start()
     serve_health(bind, health_port, hub)
     start_http_server(metrics_port, addr=bind, registry=metrics.registry)
     log.info("suanli hub %s started", settings.name)
     with contextlib.suppress(KeyboardInterrupt):
         hub.run()
+    if elector is not None:
+        elector.release()
     return 0

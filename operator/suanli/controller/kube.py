@@ -76,6 +76,20 @@ class _BoundedApiClient(client.ApiClient):
             raise
 
 
+class FencedApiClient(_BoundedApiClient):
+    """A client whose every write first asks ``may_write`` (the hub's clients: the hub's own
+    and one per member centre, whose writes go through the generated methods, not
+    :meth:`Kube.send`). A refused write raises :class:`NotLeading` before anything is sent;
+    reads always pass."""
+
+    may_write: Callable[[], bool] | None = None
+
+    def call_api(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if method != "GET" and self.may_write is not None and not self.may_write():
+            raise NotLeading(method, url)
+        return super().call_api(method, url, *args, **kwargs)
+
+
 def _went_silent(exc: Exception) -> bool:
     """A read or connect timeout, not a refused connection (urllib3 derives that from the
     connect timeout, but a refusing server answered: the pool's connections say nothing)."""

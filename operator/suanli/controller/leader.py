@@ -34,8 +34,6 @@ from datetime import UTC, datetime
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from suanli.controller.kube import Kube
-
 log = logging.getLogger("suanli.leader")
 
 
@@ -46,14 +44,14 @@ def _now() -> datetime:
 class LeaderElector:
     def __init__(
         self,
-        kube: Kube,
+        api_client: client.ApiClient,
         namespace: str,
         identity: str,
         name: str = "suanli-scheduler",
         lease_seconds: int = 15,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.coordination = client.CoordinationV1Api(kube.api_client)
+        self.coordination = client.CoordinationV1Api(api_client)
         self.namespace = namespace
         self.identity = identity
         self.name = name

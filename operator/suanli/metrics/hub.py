@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
@@ -187,6 +187,12 @@ class HubMetrics:
             buckets=DISPATCH_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._leader = Gauge(
+            "suanli_hub_leader",
+            "1 while this hub replica holds the hub Lease and dispatches, else 0 (a standby "
+            "polls the centres but writes nothing).",
+            registry=self.registry,
+        )
         self._cycle = Histogram(
             "suanli_hub_cycle_duration_seconds",
             "Duration of one hub cycle (poll every centre, dispatch, mirror, write status).",
@@ -218,6 +224,9 @@ class HubMetrics:
 
     def observe_dispatch_latency(self, centre: str, seconds: float) -> None:
         self._latency.labels(centre).observe(max(seconds, 0.0))
+
+    def set_leader(self, leading: bool) -> None:
+        self._leader.set(1 if leading else 0)
 
     def observe_cycle(self, seconds: float) -> None:
         self._cycle.observe(max(seconds, 0.0))

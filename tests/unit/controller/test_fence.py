@@ -77,9 +77,13 @@ def test_without_election_every_write_may_go() -> None:
 
 
 def elector(clock: Clock, lease_seconds: int) -> LeaderElector:
-    kube = Kube.__new__(Kube)
-    kube.api_client = None  # type: ignore[assignment]
-    return LeaderElector(kube, "suanli-system", "me", lease_seconds=lease_seconds, clock=clock)
+    return LeaderElector(
+        None,  # type: ignore[arg-type]  # no requests: renewals are replaced below
+        "suanli-system",
+        "me",
+        lease_seconds=lease_seconds,
+        clock=clock,
+    )
 
 
 def test_the_fence_closes_two_thirds_of_a_lease_after_the_renewal_started(
@@ -146,3 +150,33 @@ def test_a_renewal_never_queues_behind_a_full_api_thread_pool(
 
     asyncio.run(busy_round())
     assert changes == [True] and election.may_write()
+
+
+def test_the_hubs_clients_refuse_writes_before_sending_them() -> None:
+    """The hub writes through the generated client (to itself and to every member): the
+    fence sits in the client, so no call site can forget it."""
+    from kubernetes import client
+
+    from suanli.controller.kube import FencedApiClient
+
+    configuration = client.Configuration()
+    configuration.host = "http://127.0.0.1:9"  # discard port: a request sent would fail
+    api = FencedApiClient(configuration)
+    api.may_write = lambda: False
+    custom = client.CustomObjectsApi(api)
+    with pytest.raises(NotLeading, match="not leading: POST .*trainingjobs not sent"):
+        custom.create_namespaced_custom_object("suanli.io", "v1alpha1", "t", "trainingjobs", {})
+    with pytest.raises(NotLeading, match="not leading: DELETE"):
+        custom.delete_namespaced_custom_object("suanli.io", "v1alpha1", "t", "trainingjobs", "j")
+    # a read is sent (and fails on the closed port, not on the fence)
+    with pytest.raises(Exception) as read:
+        custom.list_cluster_custom_object(
+            "suanli.io", "v1alpha1", "trainingjobs", _request_timeout=(1, 1)
+        )
+    assert not isinstance(read.value, NotLeading)
+    api.may_write = lambda: True
+    with pytest.raises(Exception) as write:
+        custom.create_namespaced_custom_object(
+            "suanli.io", "v1alpha1", "t", "trainingjobs", {}, _request_timeout=(1, 1)
+        )
+    assert not isinstance(write.value, NotLeading)
