@@ -164,7 +164,7 @@ def test_the_hubs_clients_refuse_writes_before_sending_them() -> None:
     api = FencedApiClient(configuration)
     api.may_write = lambda: False
     custom = client.CustomObjectsApi(api)
-    with pytest.raises(NotLeading, match="not leading: POST .*trainingjobs not sent"):
+    with pytest.raises(NotLeading, match=r"not leading: POST .*trainingjobs not sent"):
         custom.create_namespaced_custom_object("suanli.io", "v1alpha1", "t", "trainingjobs", {})
     with pytest.raises(NotLeading, match="not leading: DELETE"):
         custom.delete_namespaced_custom_object("suanli.io", "v1alpha1", "t", "trainingjobs", "j")
